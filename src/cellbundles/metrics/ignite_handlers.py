@@ -1,0 +1,119 @@
+"""Ignite metric handlers wrapping the ``Cumulative`` metrics, for bundle ``key_metric`` / ``additional_metrics``.
+
+Each handler is to its metric what MONAI's ``MeanDice`` is to ``DiceMetric``: attach it to an
+evaluator (``output_transform`` picks ``(y_pred, y)`` from the engine output, e.g.
+``monai.handlers.from_engine(["pred", "label"])``); the score lands in ``engine.state.metrics`` and,
+with ``save_details``, the per-image rows in ``engine.state.metric_details`` for ``MetricsSaver``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from monai.handlers import IgniteMetricHandler
+
+from cellbundles.metrics.monai_metrics import (
+    CentroidDetectionMetric,
+    CTCDetMetric,
+    CTCSegMetric,
+    DSBScoreMetric,
+    InstanceMatchingMetric,
+    ObjectOverlapMetric,
+    RandErrorMetric,
+)
+
+__all__ = ["CTCDet", "CTCSeg", "CentroidDetection", "DSBScore", "InstanceMatching", "ObjectOverlap", "RandError"]
+
+
+def _identity(x):
+    return x
+
+
+class InstanceMatching(IgniteMetricHandler):
+    """Handler of :class:`~cellbundles.metrics.monai_metrics.InstanceMatchingMetric` (instance P/R/F1, PQ).
+
+    Args:
+        thresh, criterion, metric_name: as the metric (one name: a handler records one value).
+        output_transform: maps the engine output to ``(y_pred, y)`` label tensors.
+        save_details: keep the per-image rows in ``engine.state.metric_details``.
+    """
+
+    def __init__(
+        self,
+        thresh: float = 0.5,
+        criterion: str = "iou",
+        metric_name: str = "f1",
+        output_transform: Callable = _identity,
+        save_details: bool = True,
+    ) -> None:
+        metric_fn = InstanceMatchingMetric(thresh=thresh, criterion=criterion, metric_name=metric_name)
+        super().__init__(metric_fn=metric_fn, output_transform=output_transform, save_details=save_details)
+
+
+class ObjectOverlap(IgniteMetricHandler):
+    """Handler of :class:`~cellbundles.metrics.monai_metrics.ObjectOverlapMetric` (seed 001 object P/R/F1)."""
+
+    def __init__(
+        self,
+        min_overlap: float = 0.5,
+        min_size: int = 50,
+        metric_name: str = "f1",
+        output_transform: Callable = _identity,
+        save_details: bool = True,
+    ) -> None:
+        metric_fn = ObjectOverlapMetric(min_overlap=min_overlap, min_size=min_size, metric_name=metric_name)
+        super().__init__(metric_fn=metric_fn, output_transform=output_transform, save_details=save_details)
+
+
+class DSBScore(IgniteMetricHandler):
+    """Handler of :class:`~cellbundles.metrics.monai_metrics.DSBScoreMetric` (Kaggle DSB2018 score)."""
+
+    def __init__(self, output_transform: Callable = _identity, save_details: bool = True) -> None:
+        super().__init__(metric_fn=DSBScoreMetric(), output_transform=output_transform, save_details=save_details)
+
+
+class RandError(IgniteMetricHandler):
+    """Handler of :class:`~cellbundles.metrics.monai_metrics.RandErrorMetric` (lower is better)."""
+
+    def __init__(self, output_transform: Callable = _identity, save_details: bool = True) -> None:
+        super().__init__(metric_fn=RandErrorMetric(), output_transform=output_transform, save_details=save_details)
+
+
+class CTCSeg(IgniteMetricHandler):
+    """Handler of :class:`~cellbundles.metrics.monai_metrics.CTCSegMetric` (Cell Tracking Challenge SEG)."""
+
+    def __init__(self, output_transform: Callable = _identity, save_details: bool = True) -> None:
+        super().__init__(metric_fn=CTCSegMetric(), output_transform=output_transform, save_details=save_details)
+
+
+class CTCDet(IgniteMetricHandler):
+    """Handler of :class:`~cellbundles.metrics.monai_metrics.CTCDetMetric` (Cell Tracking Challenge DET)."""
+
+    def __init__(
+        self,
+        w_ns: float = 5.0,
+        w_fn: float = 10.0,
+        w_fp: float = 1.0,
+        output_transform: Callable = _identity,
+        save_details: bool = True,
+    ) -> None:
+        metric_fn = CTCDetMetric(w_ns=w_ns, w_fn=w_fn, w_fp=w_fp)
+        super().__init__(metric_fn=metric_fn, output_transform=output_transform, save_details=save_details)
+
+
+class CentroidDetection(IgniteMetricHandler):
+    """Handler of :class:`~cellbundles.metrics.monai_metrics.CentroidDetectionMetric` (detection P/R/F1)."""
+
+    def __init__(
+        self,
+        radius: float,
+        spacing: float | Sequence[float] | None = None,
+        spatial_dims: int = 3,
+        metric_name: str = "f1",
+        output_transform: Callable = _identity,
+        save_details: bool = True,
+    ) -> None:
+        metric_fn = CentroidDetectionMetric(
+            radius=radius, spacing=spacing, spatial_dims=spatial_dims, metric_name=metric_name
+        )
+        super().__init__(metric_fn=metric_fn, output_transform=output_transform, save_details=save_details)
