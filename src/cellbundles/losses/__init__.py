@@ -1,0 +1,7 @@
+"""Loss functions of the cellbundles methods (DESIGN.md section 3)."""
+
+from __future__ import annotations
+
+from .segdet import SegDetLoss
+
+__all__ = ["SegDetLoss"]

@@ -1,0 +1,31 @@
+"""Networks of the cellbundles methods (DESIGN.md section 3)."""
+
+from __future__ import annotations
+
+from .dropout import enable_mc_dropout, is_dropout
+from .residual_encoder import ResidualEncoder
+from .resunet import ResUNet
+from .segdet import SegDetNet, split_segdet_output
+from .semantic import (
+    SEMANTIC_NETWORKS,
+    ResNetFCN,
+    SimpleCNN,
+    count_parameters,
+    semantic_network,
+    semantic_unet,
+)
+
+__all__ = [
+    "ResNetFCN",
+    "ResUNet",
+    "ResidualEncoder",
+    "SEMANTIC_NETWORKS",
+    "SegDetNet",
+    "SimpleCNN",
+    "count_parameters",
+    "enable_mc_dropout",
+    "is_dropout",
+    "semantic_network",
+    "semantic_unet",
+    "split_segdet_output",
+]

@@ -1,0 +1,24 @@
+"""Post-processing of network outputs: peaks, counts, instances, uncertainty (DESIGN.md section 3).
+
+numpy / scipy / scikit-image only: importing this package does not import torch or MONAI.
+"""
+
+from __future__ import annotations
+
+from .peaks import BatchDensityPeaks, count_from_density, find_density_peaks
+from .semantic import instances_from_binary, instances_from_three_class, remove_small_instances
+from .uncertainty import flag_most_uncertain, mc_uncertainty_radii
+from .watershed import seeded_watershed, watershed_from_markers
+
+__all__ = [
+    "BatchDensityPeaks",
+    "count_from_density",
+    "find_density_peaks",
+    "flag_most_uncertain",
+    "instances_from_binary",
+    "instances_from_three_class",
+    "mc_uncertainty_radii",
+    "remove_small_instances",
+    "seeded_watershed",
+    "watershed_from_markers",
+]

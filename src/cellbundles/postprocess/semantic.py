@@ -1,0 +1,116 @@
+"""Instance labels from semantic segmentation outputs (seeds 002 and 003), and small-object removal.
+
+A binary network (seed 002's ``ResUNet``, seed 003's U-Net) predicts one foreground mask: instances
+are its connected components, so touching nuclei merge. A three-class network (seed 003's simple
+CNN: background, nucleus interior, border) separates them: the interior components are the seeds
+of a watershed over interior + border (:func:`cellbundles.postprocess.watershed_from_markers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+from skimage.segmentation import relabel_sequential
+
+from .peaks import to_numpy
+from .watershed import watershed_from_markers
+
+__all__ = ["instances_from_binary", "instances_from_three_class", "remove_small_instances"]
+
+
+def _structure(ndim: int, connectivity: int) -> np.ndarray:
+    """Connected-component neighbourhood, or a ``ValueError`` for an impossible connectivity."""
+    if not 1 <= connectivity <= ndim:
+        raise ValueError(f"connectivity must be in [1, {ndim}], got {connectivity}.")
+    return ndimage.generate_binary_structure(ndim, connectivity)
+
+
+def remove_small_instances(labels: np.ndarray, min_size: int, relabel: bool = True) -> np.ndarray:
+    """Set the instances with fewer than ``min_size`` pixels (voxels) to background.
+
+    Args:
+        labels: ``([D,] H, W)`` integer instance labels, 0 background.
+        min_size: smallest size kept; 0 or 1 keeps everything.
+        relabel: renumber the remaining instances ``1..N`` in their original order.
+
+    Returns:
+        int32 instance labels of the shape of ``labels``.
+    """
+    labels = to_numpy(labels)
+    if not np.issubdtype(labels.dtype, np.integer) or (labels.size and labels.min() < 0):
+        raise ValueError(f"labels must be non-negative integers, got dtype {labels.dtype}.")
+    labels = labels.astype(np.int32)
+    if min_size > 1 and labels.size:
+        too_small = np.bincount(labels.ravel()) < min_size
+        too_small[0] = False
+        labels[too_small[labels]] = 0
+    if relabel:
+        labels = relabel_sequential(labels)[0].astype(np.int32)
+    return labels
+
+
+def instances_from_binary(
+    prob_or_mask: np.ndarray, threshold: float = 0.5, min_size: int = 0, connectivity: int = 1
+) -> np.ndarray:
+    """Instances as the connected components of a foreground mask.
+
+    Args:
+        prob_or_mask: ``([D,] H, W)`` foreground probability, or a boolean mask (no channel axis;
+            take the foreground channel of a softmax output).
+        threshold: probability threshold, foreground is ``> threshold`` (ignored for a boolean mask).
+        min_size: components with fewer pixels are removed (:func:`remove_small_instances`).
+        connectivity: 1 (faces: 4-neighbourhood in 2D) up to ``ndim`` (8-neighbourhood in 2D).
+
+    Returns:
+        int32 instance labels ``1..N``, 0 background.
+    """
+    array = to_numpy(prob_or_mask)
+    if array.ndim not in (2, 3):
+        raise ValueError(f"prob_or_mask must be a 2D or 3D array without channel axis, got shape {array.shape}.")
+    mask = array if array.dtype == bool else array > threshold
+    labels = ndimage.label(mask, structure=_structure(mask.ndim, connectivity))[0]
+    return remove_small_instances(labels, min_size)
+
+
+def instances_from_three_class(
+    probs: np.ndarray,
+    min_size: int = 0,
+    min_seed_size: int = 0,
+    connectivity: int = 1,
+    unseeded: str = "label",
+    spacing: Sequence[float] | float | None = None,
+) -> np.ndarray:
+    """Instances from background / nucleus interior / border scores by a seeded watershed.
+
+    Every pixel takes its highest-scoring class (channel 0 background, 1 interior, 2 border, the
+    classes of :class:`cellbundles.transforms.InstancesToThreeClass`). The connected components of
+    the interior class with at least ``min_seed_size`` pixels are the seeds; interior + border is
+    the mask, flooded from the seeds on its negated distance transform, so border pixels go to the
+    nearest nucleus and touching nuclei stay apart. Mask components without a seed (objects
+    predicted as border only) are kept as their own instances (``unseeded="label"``) or dropped
+    (``"drop"``). Finally instances under ``min_size`` pixels are removed.
+
+    Args:
+        probs: ``(3, [D,] H, W)`` class probabilities or logits (softmax or sigmoid outputs alike).
+        min_size: smallest instance kept, in pixels.
+        min_seed_size: smallest interior component used as a seed (smaller ones are flooded from
+            their neighbours, which stops specks from splitting a nucleus).
+        connectivity: neighbourhood of the interior components (1: 4-neighbourhood in 2D).
+        unseeded: ``"label"`` or ``"drop"``, see above.
+        spacing: pixel spacing per axis for the distance transform; None: pixel units.
+
+    Returns:
+        int32 instance labels ``1..N``, 0 background.
+    """
+    probs = to_numpy(probs)
+    if probs.ndim not in (3, 4) or probs.shape[0] != 3:
+        raise ValueError(f"probs must have shape (3, [D,] H, W) (background, interior, border), got {probs.shape}.")
+    if not np.all(np.isfinite(probs)):
+        raise ValueError("probs contain NaN or Inf.")
+    classes = np.argmax(probs, axis=0)
+    seeds = ndimage.label(classes == 1, structure=_structure(classes.ndim, connectivity))[0]
+    seeds = remove_small_instances(seeds, min_seed_size)
+    labels = watershed_from_markers(classes > 0, seeds, spacing, unseeded)
+    return remove_small_instances(labels, min_size)

@@ -1,0 +1,186 @@
+"""Dictionary post-processing transforms for ``SegDetNet`` outputs (seed 000 inference).
+
+They act on decollated, channel-first items (as in a MONAI evaluator's ``postprocessing``) and wrap
+the plain functions of :mod:`cellbundles.postprocess`. A typical chain: ``SplitSegDetOutputd``
+(``pred`` -> ``seg`` logits + ``density``), MONAI ``AsDiscreted(keys="seg", argmax=True)`` (mask),
+``DensityPeaksd`` (centroids), ``DensityCountd`` (count), ``SeededWatershedd`` (instances).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+
+import numpy as np
+import torch
+from monai.config import KeysCollection, NdarrayOrTensor
+from monai.transforms import MapTransform
+from monai.utils import convert_to_dst_type, convert_to_numpy, ensure_tuple_rep
+
+from cellbundles.networks.segdet import split_segdet_output
+from cellbundles.postprocess import count_from_density, find_density_peaks, seeded_watershed
+
+from .utils import resolve_spacing
+
+__all__ = [
+    "DensityCountD",
+    "DensityCountDict",
+    "DensityCountd",
+    "DensityPeaksD",
+    "DensityPeaksDict",
+    "DensityPeaksd",
+    "SeededWatershedD",
+    "SeededWatershedDict",
+    "SeededWatershedd",
+    "SplitSegDetOutputD",
+    "SplitSegDetOutputDict",
+    "SplitSegDetOutputd",
+]
+
+
+def _single_channel(value: NdarrayOrTensor, key: Hashable) -> np.ndarray:
+    """The spatial array of a one-channel item, or a clear ``ValueError``."""
+    if value.ndim < 3 or value.shape[0] != 1:
+        raise ValueError(f"{key!r} must be a one-channel item (1, [D,] H, W), got shape {tuple(value.shape)}.")
+    return convert_to_numpy(value)[0]
+
+
+class SplitSegDetOutputd(MapTransform):
+    """Split a decollated ``SegDetNet`` output ``(seg_channels + 1, [D,] H, W)`` into logits and density.
+
+    Args:
+        keys: keys of the network outputs.
+        seg_keys: output keys of the ``(seg_channels, [D,] H, W)`` segmentation logits.
+        density_keys: output keys of the ``(1, [D,] H, W)`` densities.
+        seg_channels: number of segmentation channels.
+        allow_missing_keys: skip missing keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = "pred",
+        seg_keys: KeysCollection = "seg",
+        density_keys: KeysCollection = "density",
+        seg_channels: int = 2,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.seg_keys = ensure_tuple_rep(seg_keys, len(self.keys))
+        self.density_keys = ensure_tuple_rep(density_keys, len(self.keys))
+        self.seg_channels = seg_channels
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key, seg_key, density_key in self.key_iterator(d, self.seg_keys, self.density_keys):
+            d[seg_key], d[density_key] = split_segdet_output(torch.as_tensor(d[key]), self.seg_channels, channel_dim=0)
+        return d
+
+
+class DensityPeaksd(MapTransform):
+    """Nucleus centroids as density peaks (:func:`cellbundles.postprocess.find_density_peaks`).
+
+    Args:
+        keys: keys of the ``(1, [D,] H, W)`` densities.
+        threshold: minimum peak value (exclusive); tune it on validation data (a unit Gaussian of
+            standard deviation ``sigma`` voxels per axis peaks at ``1 / ((2 pi)^(D/2) prod(sigma))``).
+        min_distance_um: minimum distance between peaks, in physical units.
+        centroid_keys: output keys of the ``(N, D)`` int64 peak coordinates (voxels, array axis order).
+        value_keys: output keys of the ``(N,)`` peak values; None: not stored.
+        spacing: voxel spacing; None: the ``pixdim`` of the density MetaTensor.
+        allow_missing_keys: skip missing keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        threshold: float,
+        min_distance_um: float,
+        centroid_keys: KeysCollection = "centroids",
+        value_keys: KeysCollection | None = "peak_values",
+        spacing: Sequence[float] | float | None = None,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.centroid_keys = ensure_tuple_rep(centroid_keys, len(self.keys))
+        self.value_keys = ensure_tuple_rep(value_keys, len(self.keys))
+        self.threshold = threshold
+        self.min_distance_um = min_distance_um
+        self.spacing = spacing
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key, centroid_key, value_key in self.key_iterator(d, self.centroid_keys, self.value_keys):
+            density = _single_channel(d[key], key)
+            spacing = resolve_spacing(d[key], self.spacing, density.ndim, name=str(key))
+            coords, values = find_density_peaks(density, self.threshold, self.min_distance_um, spacing)
+            d[centroid_key] = coords
+            if value_key is not None:
+                d[value_key] = values
+        return d
+
+
+class DensityCountd(MapTransform):
+    """Estimated number of nuclei, the integral of the density (:func:`cellbundles.postprocess.count_from_density`).
+
+    Args:
+        keys: keys of the densities.
+        count_keys: output keys of the counts (Python floats).
+        allow_missing_keys: skip missing keys.
+    """
+
+    def __init__(
+        self, keys: KeysCollection = "density", count_keys: KeysCollection = "count", allow_missing_keys: bool = False
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.count_keys = ensure_tuple_rep(count_keys, len(self.keys))
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key, count_key in self.key_iterator(d, self.count_keys):
+            d[count_key] = count_from_density(convert_to_numpy(d[key]))
+        return d
+
+
+class SeededWatershedd(MapTransform):
+    """Instance labels from a foreground map and centroids (:func:`cellbundles.postprocess.seeded_watershed`).
+
+    Args:
+        keys: keys of the ``(1, [D,] H, W)`` foreground probabilities or binary masks.
+        seeds_key: key of the ``(N, D)`` centroids (e.g. from :class:`DensityPeaksd`).
+        instance_keys: output keys of the ``(1, [D,] H, W)`` int32 instance labels (type and metadata of the input).
+        threshold: foreground probability threshold.
+        spacing: voxel spacing for the distance transform; None: the ``pixdim`` of the input MetaTensor.
+        unseeded: ``"label"`` or ``"drop"`` for foreground components without a seed.
+        allow_missing_keys: skip missing keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = "mask",
+        seeds_key: str = "centroids",
+        instance_keys: KeysCollection = "instances",
+        threshold: float = 0.5,
+        spacing: Sequence[float] | float | None = None,
+        unseeded: str = "label",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.seeds_key = seeds_key
+        self.instance_keys = ensure_tuple_rep(instance_keys, len(self.keys))
+        self.threshold = threshold
+        self.spacing = spacing
+        self.unseeded = unseeded
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key, instance_key in self.key_iterator(d, self.instance_keys):
+            foreground = _single_channel(d[key], key)
+            spacing = resolve_spacing(d[key], self.spacing, foreground.ndim, name=str(key))
+            labels = seeded_watershed(foreground, d[self.seeds_key], self.threshold, spacing, self.unseeded)
+            d[instance_key] = convert_to_dst_type(labels[None], d[key], dtype=np.int32)[0]
+        return d
+
+
+DensityCountD = DensityCountDict = DensityCountd
+DensityPeaksD = DensityPeaksDict = DensityPeaksd
+SeededWatershedD = SeededWatershedDict = SeededWatershedd
+SplitSegDetOutputD = SplitSegDetOutputDict = SplitSegDetOutputd

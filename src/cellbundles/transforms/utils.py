@@ -1,0 +1,65 @@
+"""Helpers shared by the cellbundles transforms: physical spacing of channel-first images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from monai.data import MetaTensor
+from monai.utils import convert_to_numpy, ensure_tuple_rep
+
+__all__ = ["as_instance_labels", "describe", "resolve_spacing"]
+
+
+def describe(value: object, name: str) -> str:
+    """``name``, followed by the source file of ``value`` when it is a MetaTensor loaded from one."""
+    source = value.meta.get("filename_or_obj") if isinstance(value, MetaTensor) else None
+    return f"{name} ({source})" if source else name
+
+
+def resolve_spacing(
+    reference: object, spacing: Sequence[float] | float | None, spatial_dims: int, name: str = "image"
+) -> np.ndarray:
+    """Per-axis voxel spacing: the explicit ``spacing`` if given, else the MetaTensor's ``pixdim``.
+
+    Args:
+        reference: the channel-first image the spacing belongs to (a ``MetaTensor`` carries it in its affine).
+        spacing: explicit spacing (one value per spatial axis, or one value for all), in array axis order.
+        spatial_dims: number of spatial axes.
+        name: what ``reference`` is, for error messages.
+
+    Returns:
+        ``(spatial_dims,)`` float64 array.
+
+    Raises:
+        ValueError: no spacing is given and ``reference`` is not a MetaTensor, or a spacing is not positive.
+    """
+    if spacing is not None:
+        values = np.asarray(ensure_tuple_rep(spacing, spatial_dims), dtype=np.float64)
+    elif isinstance(reference, MetaTensor):
+        values = np.asarray(convert_to_numpy(reference.pixdim), dtype=np.float64)[:spatial_dims]
+    else:
+        raise ValueError(
+            f"spacing of {describe(reference, name)} is unknown: "
+            "pass `spacing` explicitly or give a MetaTensor with an affine."
+        )
+    if values.shape != (spatial_dims,) or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(
+            f"spacing of {describe(reference, name)} must hold {spatial_dims} positive values, got {values.tolist()}."
+        )
+    return values
+
+
+def as_instance_labels(labels: np.ndarray, name: str = "instance labels") -> np.ndarray:
+    """Integer instance labels (0 background) of any shape, or a ``ValueError`` naming ``name``.
+
+    Float arrays holding whole numbers (as image readers often return) are cast to int64.
+    """
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise ValueError(f"{name} must be integer valued (0 background).")
+        labels = labels.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"{name} must not be negative.")
+    return labels

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+from monai.transforms import AsDiscreted, Compose
+
+from cellbundles.networks import SegDetNet
+from cellbundles.transforms import (
+    DensityCountd,
+    DensityPeaksd,
+    MCDropoutUncertaintyd,
+    SeededWatershedd,
+    SplitSegDetOutputd,
+    render_gaussian_density,
+)
+
+SPACING = (1.0, 0.5, 0.5)
+AFFINE = torch.diag(torch.tensor([*SPACING, 1.0]))
+
+
+def fake_prediction():
+    """A decollated SegDetNet output for two touching spheres: logits then density."""
+    shape = (20, 40, 48)
+    centres = np.array([[10, 20, 17], [10, 20, 31]])
+    grid = np.indices(shape)
+    inside = np.zeros(shape, dtype=bool)
+    for centre in centres:
+        # spheres of radius 4 um: 4 voxels along z, 8 along y and x
+        inside |= sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, SPACING)) <= 16
+    logits = np.stack([np.where(inside, -3.0, 3.0), np.where(inside, 3.0, -3.0)])
+    density = render_gaussian_density(centres, shape, 1.0 / np.array(SPACING))[None]
+    prediction = MetaTensor(torch.from_numpy(np.concatenate([logits, density]).astype(np.float32)), affine=AFFINE)
+    return prediction, centres
+
+
+def test_post_processing_chain_gives_mask_centroids_count_and_instances():
+    prediction, centres = fake_prediction()
+    chain = Compose(
+        [
+            SplitSegDetOutputd(keys="pred", seg_keys="seg", density_keys="density"),
+            AsDiscreted(keys="seg", argmax=True),
+            DensityPeaksd(keys="density", threshold=1e-3, min_distance_um=2.0),
+            DensityCountd(keys="density"),
+            SeededWatershedd(keys="seg", seeds_key="centroids", instance_keys="instances"),
+        ]
+    )
+    out = chain({"pred": prediction})
+    assert out["seg"].shape == (1, 20, 40, 48) and out["density"].shape == (1, 20, 40, 48)
+    assert {tuple(c) for c in out["centroids"].tolist()} == {tuple(c) for c in centres.tolist()}
+    assert out["peak_values"].shape == (2,)
+    assert out["count"] == pytest.approx(2.0, abs=1e-4)
+    instances = out["instances"]
+    assert isinstance(instances, MetaTensor) and instances.dtype == torch.int32
+    torch.testing.assert_close(instances.affine, AFFINE.to(instances.affine.dtype))
+    assert set(torch.unique(instances).tolist()) == {0, 1, 2}
+    for row, centre in enumerate(out["centroids"], start=1):
+        assert instances[0][tuple(centre)] == row
+
+
+def test_split_checks_the_channel_count():
+    with pytest.raises(ValueError, match="channels"):
+        SplitSegDetOutputd(keys="pred")({"pred": torch.zeros(4, 8, 8)})
+
+
+def test_peaks_need_a_single_channel_and_a_spacing():
+    with pytest.raises(ValueError, match="one-channel"):
+        DensityPeaksd("density", threshold=0.0, min_distance_um=1.0, spacing=1.0)({"density": torch.zeros(2, 8, 8)})
+    with pytest.raises(ValueError, match="spacing"):
+        DensityPeaksd(keys="density", threshold=0.0, min_distance_um=1.0)({"density": np.zeros((1, 8, 8))})
+
+
+def test_mc_dropout_uncertainty_per_centroid():
+    torch.manual_seed(0)
+    net = SegDetNet(features=(4, 8, 8, 16), density_activation="identity").train()
+    image = MetaTensor(torch.rand(1, 16, 16, 16), affine=AFFINE)
+    centroids = np.array([[8, 8, 8], [4, 12, 3]])
+    transform = MCDropoutUncertaintyd(
+        keys="image", network=net, num_passes=4, threshold=-1e9, min_distance_um=1.0, seed=0, flag_fraction=0.5
+    )
+    out = transform({"image": image, "centroids": centroids})
+    radii = out["uncertainty"]
+    assert radii.shape == (2,) and np.all(np.isfinite(radii)) and np.all(radii >= 0)
+    assert out["uncertain"].tolist() == [bool(radii[0] > radii[1]), bool(radii[1] >= radii[0])]
+    assert net.training  # the network's mode is restored
+    again = transform({"image": image, "centroids": centroids})
+    np.testing.assert_array_equal(again["uncertainty"], radii)
