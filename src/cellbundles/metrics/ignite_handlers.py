@@ -16,13 +16,25 @@ from cellbundles.metrics.monai_metrics import (
     CentroidDetectionMetric,
     CTCDetMetric,
     CTCSegMetric,
+    DiceScoreMetric,
     DSBScoreMetric,
+    HausdorffMetric,
     InstanceMatchingMetric,
     ObjectOverlapMetric,
     RandErrorMetric,
 )
 
-__all__ = ["CTCDet", "CTCSeg", "CentroidDetection", "DSBScore", "InstanceMatching", "ObjectOverlap", "RandError"]
+__all__ = [
+    "CTCDet",
+    "CTCSeg",
+    "CentroidDetection",
+    "DSBScore",
+    "DiceScore",
+    "Hausdorff",
+    "InstanceMatching",
+    "ObjectOverlap",
+    "RandError",
+]
 
 
 def _identity(x):
@@ -77,6 +89,34 @@ class RandError(IgniteMetricHandler):
 
     def __init__(self, output_transform: Callable = _identity, save_details: bool = True) -> None:
         super().__init__(metric_fn=RandErrorMetric(), output_transform=output_transform, save_details=save_details)
+
+
+class DiceScore(IgniteMetricHandler):
+    """Handler of :class:`~cellbundles.metrics.monai_metrics.DiceScoreMetric` (foreground Dice of label images)."""
+
+    def __init__(self, output_transform: Callable = _identity, save_details: bool = True) -> None:
+        super().__init__(metric_fn=DiceScoreMetric(), output_transform=output_transform, save_details=save_details)
+
+
+class Hausdorff(IgniteMetricHandler):
+    """Handler of :class:`~cellbundles.metrics.monai_metrics.HausdorffMetric` (physical units, lower is better).
+
+    Args:
+        spacing, percentile, metric_name: as the metric (one name: a handler records one value).
+        output_transform: maps the engine output to ``(y_pred, y)`` label tensors.
+        save_details: keep the per-image rows ``(distance, is_infinite)`` in ``engine.state.metric_details``.
+    """
+
+    def __init__(
+        self,
+        spacing: float | Sequence[float] | None = None,
+        percentile: int | None = None,
+        metric_name: str = "hausdorff",
+        output_transform: Callable = _identity,
+        save_details: bool = True,
+    ) -> None:
+        metric_fn = HausdorffMetric(spacing=spacing, percentile=percentile, metric_name=metric_name)
+        super().__init__(metric_fn=metric_fn, output_transform=output_transform, save_details=save_details)
 
 
 class CTCSeg(IgniteMetricHandler):

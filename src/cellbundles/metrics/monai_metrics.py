@@ -4,7 +4,8 @@ Each metric takes ``y_pred`` and ``y`` as batch-first label tensors ``(B, 1, [D,
 of channel-first ``(1, [D,] H, W)`` tensors, as MONAI's decollated engine outputs), computes one
 row of numbers per image, buffers the rows and turns them into scores in :meth:`aggregate`.
 Counting metrics (matching, detection, CTC) sum their counts over all images first, so their
-scores are micro-averaged like the plain dataset functions; the others average per-image values.
+scores are micro-averaged like the plain dataset functions; the others average per-image values
+(:class:`HausdorffMetric` over the images with a finite distance, counting the others).
 The rows stay in the buffer for ``MetricsSaver``'s per-image details.
 
 Example (bundle config)::
@@ -26,13 +27,15 @@ from cellbundles.metrics.centroids import instance_centroids, match_centroids
 from cellbundles.metrics.counts import detection_scores, safe_ratio
 from cellbundles.metrics.ctc import DetectionErrors, ctc_detection_errors, ctc_seg_terms
 from cellbundles.metrics.matching import MatchingResult, dsb_score, match_instances, object_overlap_prf
-from cellbundles.metrics.segmentation import rand_error
+from cellbundles.metrics.segmentation import dice, hausdorff, rand_error
 
 __all__ = [
     "CTCDetMetric",
     "CTCSegMetric",
     "CentroidDetectionMetric",
     "DSBScoreMetric",
+    "DiceScoreMetric",
+    "HausdorffMetric",
     "InstanceMatchingMetric",
     "LabelImageMetric",
     "ObjectOverlapMetric",
@@ -186,6 +189,66 @@ class RandErrorMetric(LabelImageMetric):
 
     def _scores(self, row_sum: np.ndarray, n_images: int) -> dict[str, float]:
         return {"rand_error": float(row_sum[0]) / n_images}
+
+
+class DiceScoreMetric(LabelImageMetric):
+    """Dice of the binary foregrounds (labels > 0, see ``dice``), averaged over images.
+
+    Unlike MONAI's ``DiceMetric`` it takes the label images themselves, with no one-hot channels.
+    """
+
+    available_names = ("dice",)
+
+    def __init__(self, metric_name: str | Sequence[str] = "dice") -> None:
+        super().__init__(metric_name)
+
+    def _image_row(self, y_true: np.ndarray, y_pred: np.ndarray) -> Sequence[float]:
+        return (dice(y_true, y_pred),)
+
+    def _scores(self, row_sum: np.ndarray, n_images: int) -> dict[str, float]:
+        return {"dice": float(row_sum[0]) / n_images}
+
+
+class HausdorffMetric(LabelImageMetric):
+    """Hausdorff distance of the binary foregrounds (labels > 0, see ``hausdorff``) in physical units.
+
+    The distance is infinite for an image where exactly one foreground is empty. Such images are
+    left out of the mean and counted instead: per image the row is ``(distance, 0)`` or, when the
+    distance is infinite, ``(0, 1)``. ``"hausdorff"`` is the mean over the images with a finite
+    distance (NaN when there is none), ``"n_infinite"`` the number of images left out.
+
+    Args:
+        spacing: voxel size per spatial axis (or one value for all); None means 1.
+        percentile: None for the maximum surface distance, 95 for the 95th percentile (``hd95``).
+        metric_name: ``"hausdorff"`` and/or ``"n_infinite"``.
+    """
+
+    available_names = ("hausdorff", "n_infinite")
+
+    def __init__(
+        self,
+        spacing: float | Sequence[float] | None = None,
+        percentile: int | None = None,
+        metric_name: str | Sequence[str] = "hausdorff",
+    ) -> None:
+        super().__init__(metric_name)
+        if percentile not in (None, 95):
+            raise ValueError(f"{type(self).__name__}: percentile must be None (maximum) or 95, got {percentile!r}.")
+        self.spacing = spacing
+        self.percentile = percentile
+
+    def _image_row(self, y_true: np.ndarray, y_pred: np.ndarray) -> Sequence[float]:
+        result = hausdorff(y_true, y_pred, spacing=self.spacing)
+        distance = result.hd if self.percentile is None else result.hd95
+        return (distance, 0.0) if np.isfinite(distance) else (0.0, 1.0)
+
+    def _scores(self, row_sum: np.ndarray, n_images: int) -> dict[str, float]:
+        distance_sum, n_infinite = row_sum
+        n_finite = n_images - round(n_infinite)
+        return {
+            "hausdorff": float(distance_sum) / n_finite if n_finite else float("nan"),
+            "n_infinite": float(n_infinite),
+        }
 
 
 class CTCSegMetric(LabelImageMetric):
