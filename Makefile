@@ -23,7 +23,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python scripts/benchmark.py all
+	$(BIN)/python scripts/benchmark.py metrics
+	$(BIN)/python scripts/benchmark.py segdet
 
 clean:
 	rm -rf $(VENV) outputs

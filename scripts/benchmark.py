@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cellbundles.io import atomic_write
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FULL_OUTPUT_DIR = REPO_ROOT / "docs" / "benchmarks"
 QUICK_OUTPUT_DIR = REPO_ROOT / "outputs" / "benchmarks"
@@ -93,17 +95,9 @@ def traced_peak_mb(fn: Callable) -> float:
         tracemalloc.stop()
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_text(path: Path, text: str) -> None:
+    with atomic_write(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
 
 
 def write_report(section: str, results: dict, markdown_body: str, output_dir: Path) -> tuple[Path, Path]:
@@ -111,14 +105,14 @@ def write_report(section: str, results: dict, markdown_body: str, output_dir: Pa
     machine = machine_description()
     payload = {"section": section, "machine": machine, **results}
     json_path, md_path = output_dir / f"{section}.json", output_dir / f"{section}.md"
-    atomic_write_text(json_path, json.dumps(payload, indent=2) + "\n")
+    _write_text(json_path, json.dumps(payload, indent=2) + "\n")
     machine_rows = "\n".join(f"| {k} | {v} |" for k, v in machine.items())
     header = (
         f"# Benchmark: {section}\n\nProduced by `python scripts/benchmark.py {section}"
         f"{' --quick' if results.get('quick') else ''}`; raw numbers in `{json_path.name}`.\n\n"
         f"| machine | |\n| --- | --- |\n{machine_rows}\n\n"
     )
-    atomic_write_text(md_path, header + markdown_body)
+    _write_text(md_path, header + markdown_body)
     return json_path, md_path
 
 
@@ -370,6 +364,160 @@ def add_metrics_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# section "segdet": accuracy, speed and memory of the nuclei_segdet_3d bundle (issue 4)
+
+SEGDET_BUNDLE = REPO_ROOT / "bundles" / "nuclei_segdet_3d"
+
+
+def run_bundle(configs: list[str], overrides: dict[str, object]) -> float:
+    """Run ``python -m monai.bundle run`` on the segdet bundle as a user would; return its wall-clock seconds."""
+    import subprocess
+
+    files = [str(SEGDET_BUNDLE / "configs" / name) for name in configs]
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", json.dumps(files)]
+    command += ["--bundle_root", str(SEGDET_BUNDLE), "--logging_file", str(SEGDET_BUNDLE / "configs" / "logging.conf")]
+    for key, value in overrides.items():
+        command += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def child_max_rss_mb() -> float:
+    """Peak resident memory of the largest finished child process so far, in MiB."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
+def conv3d_flops_per_second(channels: int = 32, size: int = 48, repeats: int = 3) -> float:
+    """This machine's measured throughput of a plain 3x3x3 convolution (forward, float32), in FLOP/s."""
+    import torch
+
+    conv = torch.nn.Conv3d(channels, channels, 3, padding=1)
+    x = torch.randn(1, channels, size, size, size)
+    flops = 2 * channels * channels * 27 * size**3
+    with torch.no_grad():
+        conv(x)
+        seconds, _ = time_call(lambda: conv(x), repeats)
+    return flops / statistics.median(seconds)
+
+
+def segdet_network_flops(patch: tuple[int, ...]) -> tuple[float, float]:
+    """FLOPs of one forward pass of the shipped SegDetNet on ``patch``, and its measured forward seconds."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(SEGDET_BUNDLE / "configs" / "inference.json"))
+    network = parser.get_parsed_content("network_def").eval()
+    x = torch.zeros(1, 1, *patch)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        network(x)
+        seconds, _ = time_call(lambda: network(x), 3)
+    return float(counter.get_total_flops()), statistics.median(seconds)
+
+
+def segdet_section(args: argparse.Namespace) -> tuple[dict, str]:
+    """Accuracy of nuclei_segdet_3d on unseen phantoms and real volumes; speed and memory of its inference."""
+    from cellbundles.synth.dataset import write_dataset
+
+    work = Path(tempfile.mkdtemp(prefix="segdet_bench_"))
+    n_eval, shape = (2, [32, 64, 64]) if args.quick else (args.eval_volumes, [64, 128, 128])
+    accuracy = {}
+    cases = {
+        "phantoms (unseen seeds)": ({"dataset_dir": str(work / "phantoms"), "phantoms#n": n_eval,
+                                     "phantoms#seed": 1000, "phantoms#shape": shape}),
+        "GoNuclear ovule crop 1135": {"data_source": "datalist", "dataset_dir": str(REPO_ROOT / "data/samples/gonuclear_ovule_3d")},
+        "QCANet embryo 8_cell_stage": {"data_source": "datalist", "dataset_dir": str(REPO_ROOT / "data/samples/qcanet_mouse_embryo_3d"),
+                                       "input_spacing": [1.75, 0.8, 0.8]},
+    }  # fmt: skip
+    for name, overrides in cases.items():
+        output_dir = work / f"eval_{len(accuracy)}"
+        seconds = run_bundle(["train.json", "evaluate.json"], {**overrides, "output_dir": str(output_dir)})
+        metrics = json.loads((output_dir / "metrics.json").read_text())["metrics"]
+        accuracy[name] = {**{k: round(float(v), 4) for k, v in metrics.items()}, "seconds": round(seconds, 1)}
+
+    speed_shape = [16, 128, 128] if args.quick else list(args.speed_shape)
+    speed_dir = work / "speed"
+    write_dataset(speed_dir, "nuclei3d", 1, seed=2000, shape=speed_shape, n_nuclei=args.speed_nuclei if not args.quick else 10)
+    speed = {}
+    for mc in (0, args.mc_samples):
+        output_dir = work / f"speed_out_mc{mc}"
+        seconds = run_bundle(["inference.json"], {"dataset_dir": str(speed_dir / "images"), "output_dir": str(output_dir),
+                                                  "mc_dropout_samples": mc})  # fmt: skip
+        summary = json.loads((output_dir / "summary.json").read_text())
+        speed[f"mc_dropout_samples={mc}"] = {
+            "process_seconds": round(seconds, 1),
+            "image_seconds": summary["images"][0]["seconds"],
+            "voxels_per_second": round(float(np.prod(speed_shape)) / summary["images"][0]["seconds"]),
+            "n_centroids": summary["images"][0].get("n_centroids"),
+        }
+    patch = (32, 64, 64)
+    flops, forward_seconds = segdet_network_flops(patch)
+    conv_rate = conv3d_flops_per_second()
+    results = {
+        "quick": args.quick,
+        "accuracy": accuracy,
+        "speed_shape": speed_shape,
+        "speed": speed,
+        "peak_rss_mb_largest_child": child_max_rss_mb(),
+        "network": {
+            "patch": list(patch),
+            "gflops_per_patch": round(flops / 1e9, 3),
+            "forward_seconds_per_patch": round(forward_seconds, 3),
+            "achieved_gflops_per_second": round(flops / forward_seconds / 1e9, 2),
+            "conv3d_gflops_per_second": round(conv_rate / 1e9, 2),
+            "fraction_of_conv3d_throughput": round(flops / forward_seconds / conv_rate, 3),
+        },
+    }
+    return results, _segdet_markdown(results)
+
+
+def _segdet_markdown(results: dict) -> str:
+    names = sorted({k for row in results["accuracy"].values() for k in row if k != "seconds"})
+    lines = [
+        "## Accuracy (`evaluate.json`, shipped weights)",
+        "",
+        "Detection: one-to-one matching of density peaks to true centroids within 3.28 um. Dice, Hausdorff",
+        "(um, max and 95th percentile) and instance F1 (IoU >= 0.5) on the network's 0.8 x 0.5 x 0.5 um grid;",
+        "the Rand error is 1 - adapted Rand F-score of the instance labels.",
+        "",
+        "| data | " + " | ".join(names) + " | seconds |",
+        "| --- | " + " | ".join("---" for _ in names) + " | --- |",
+    ]
+    for case, row in results["accuracy"].items():
+        lines.append(f"| {case} | " + " | ".join(str(row.get(n, "")) for n in names) + f" | {row['seconds']} |")
+    shape = "x".join(str(v) for v in results["speed_shape"])
+    lines += ["", f"## Inference speed on a {shape} phantom (`inference.json`, CPU, post-processing and writing included)", "",
+              "| run | image seconds | process seconds (start-up included) | voxels / s | centroids |", "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    for run, row in results["speed"].items():
+        lines.append(
+            f"| {run} | {row['image_seconds']} | {row['process_seconds']} | {row['voxels_per_second']} | {row['n_centroids']} |"
+        )
+    net = results["network"]
+    lines += [
+        "",
+        f"Peak resident memory of the largest bundle process: {results['peak_rss_mb_largest_child']} MiB.",
+        "",
+        "## Network throughput",
+        "",
+        f"One {'x'.join(map(str, net['patch']))} patch: {net['gflops_per_patch']} GFLOP in {net['forward_seconds_per_patch']} s",
+        f"= {net['achieved_gflops_per_second']} GFLOP/s, {net['fraction_of_conv3d_throughput']:.1%} of this machine's measured",
+        f"plain 3x3x3 conv3d throughput ({net['conv3d_gflops_per_second']} GFLOP/s, 32 channels, 48^3).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def add_segdet_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--eval-volumes", type=int, default=8, help="unseen phantom volumes to evaluate")
+    parser.add_argument("--speed-shape", type=int, nargs=3, default=(64, 512, 512), help="volume of the speed run")
+    parser.add_argument("--speed-nuclei", type=int, default=400, help="nuclei in the speed volume")
+    parser.add_argument("--mc-samples", type=int, default=20, help="Monte-Carlo dropout passes of the second speed run")
+
+
+# ---------------------------------------------------------------------------------------------
 # entry point
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -378,6 +526,7 @@ RunSection = Callable[[argparse.Namespace], tuple[dict, str]]
 #: section name -> (adds its arguments, runs it and returns (results, markdown body))
 SECTIONS: dict[str, tuple[AddArguments, RunSection]] = {
     "metrics": (add_metrics_arguments, metrics_section),
+    "segdet": (add_segdet_arguments, segdet_section),
 }
 
 

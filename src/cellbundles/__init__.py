@@ -21,6 +21,7 @@ _SUBMODULES = (
     "postprocess",
     "synth",
     "transforms",
+    "visualize",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cellbundles.data.convert import CONVERTERS, decode_rle, run_converter
 from cellbundles.data.datalist import DATALIST_SECTIONS, build_datalist, load_datalist, write_datalist
 from cellbundles.data.fetch import download, fetch_dataset, file_sha256, safe_extract
-from cellbundles.data.layout import CENTROIDS_DIR, IMAGES_DIR, LABELS_DIR, find_samples
+from cellbundles.data.layout import CENTROIDS_DIR, IMAGES_DIR, LABELS_DIR, find_samples, list_inputs
 from cellbundles.data.manifest import MANIFESTS_ENV, default_manifest_dir, list_manifests, load_manifest, validate_manifest
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "fetch_dataset",
     "file_sha256",
     "find_samples",
+    "list_inputs",
     "list_manifests",
     "load_datalist",
     "load_manifest",

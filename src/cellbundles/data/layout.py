@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cellbundles.io import SUPPORTED_SUFFIXES, image_stem, is_supported_image
 
-__all__ = ["IMAGES_DIR", "LABELS_DIR", "CENTROIDS_DIR", "find_samples"]
+__all__ = ["IMAGES_DIR", "LABELS_DIR", "CENTROIDS_DIR", "find_samples", "list_inputs"]
 
 IMAGES_DIR = "images"
 LABELS_DIR = "labels"
@@ -102,3 +102,32 @@ def find_samples(root: str | os.PathLike) -> list[dict[str, str]]:
             sample["centroids"] = str(centroids[sample_id])
         samples.append(sample)
     return samples
+
+
+def list_inputs(path: str | os.PathLike) -> list[dict[str, str]]:
+    """The inputs of an inference run: every supported image of a folder, or of a canonical dataset.
+
+    Args:
+        path: a folder of images (``--dataset_dir`` of the bundles), a dataset folder in the canonical
+            layout (its ``images/``, with ``label`` / ``centroids`` when present), or one image file.
+
+    Returns:
+        one dict per image, sorted by file name: ``{"image": path}`` plus the canonical layout's keys.
+
+    Raises:
+        FileNotFoundError: when ``path`` does not exist.
+        ValueError: when it is an unsupported file, or a folder without any supported image.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder.")
+    if path.is_file():
+        if not is_supported_image(path):
+            raise ValueError(f"{path}: not a supported image; use one of {', '.join(SUPPORTED_SUFFIXES)}.")
+        return [{"image": str(path)}]
+    if (path / IMAGES_DIR).is_dir():
+        return [{key: value for key, value in sample.items() if key != "id"} for sample in find_samples(path)]
+    images = _files_by_id(path, is_supported_image, image_stem)
+    if not images:
+        raise ValueError(f"{path}: no image with a suffix in {', '.join(SUPPORTED_SUFFIXES)} in this folder.")
+    return [{"image": str(images[key])} for key in sorted(images)]

@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from .mc_dropout import MCDropoutInferer
 from .prepare_batch import PrepareBatchTargetDict
+from .summary import MetricsJSONHandler, OutputSummaryHandler, package_versions
 
-__all__ = ["MCDropoutInferer", "PrepareBatchTargetDict"]
+__all__ = ["MCDropoutInferer", "MetricsJSONHandler", "OutputSummaryHandler", "PrepareBatchTargetDict", "package_versions"]

@@ -11,6 +11,7 @@ from .density import (
     CentroidsToDensityDict,
     render_gaussian_density,
 )
+from .outputs import SaveOutputsd, spacing_from_affine
 from .postprocess import (
     DensityCountd,
     DensityCountD,
@@ -48,6 +49,7 @@ from .semantic import (
     dsb_augmentations,
     three_class_map,
 )
+from .spacing import EnsureSpacingd, PointsToInputGridd, points_to_input_grid
 from .uncertainty import MCDropoutUncertaintyd, MCDropoutUncertaintyD, MCDropoutUncertaintyDict
 from .utils import as_instance_labels, resolve_spacing
 from .weights import (
@@ -60,6 +62,11 @@ from .weights import (
 )
 
 __all__ = [
+    "EnsureSpacingd",
+    "PointsToInputGridd",
+    "SaveOutputsd",
+    "points_to_input_grid",
+    "spacing_from_affine",
     "AnnotationAvailabilityD",
     "AnnotationAvailabilityDict",
     "AnnotationAvailabilityd",
