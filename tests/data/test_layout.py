@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cellbundles.data import find_samples
+from cellbundles.data import find_samples, list_inputs
 from cellbundles.io import write_image
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
@@ -81,3 +81,38 @@ def test_errors(tmp_path):
         find_samples(tmp_path)
     with pytest.raises(ValueError, match="not a folder"):
         find_samples(tmp_path / "images" / "a.tif")
+
+
+def test_list_inputs_of_a_flat_folder(tmp_path):
+    _make(tmp_path, {".": ["b.png", "a.ome.tif", "c.nii.gz", ".a.tif.123.tmp.tif"]})
+    (tmp_path / "notes.txt").write_text("notes")
+    (tmp_path / "sub").mkdir()
+    with pytest.warns(UserWarning, match="notes.txt"):
+        inputs = list_inputs(tmp_path)
+    assert inputs == [{"image": str(tmp_path / name)} for name in ("a.ome.tif", "b.png", "c.nii.gz")]
+
+
+def test_list_inputs_of_a_canonical_dataset(tmp_path):
+    _make(tmp_path, {"images": ["b.tif", "a.tif"], "labels": ["a.tif"], "centroids": ["b.csv"]})
+    assert list_inputs(tmp_path) == [
+        {"image": str(tmp_path / "images" / "a.tif"), "label": str(tmp_path / "labels" / "a.tif")},
+        {"image": str(tmp_path / "images" / "b.tif"), "centroids": str(tmp_path / "centroids" / "b.csv")},
+    ]
+
+
+def test_list_inputs_of_one_file(tmp_path):
+    _make(tmp_path, {".": ["x.tiff"]})
+    assert list_inputs(tmp_path / "x.tiff") == [{"image": str(tmp_path / "x.tiff")}]
+    (tmp_path / "table.csv").write_text("y,x\n1,2\n")
+    with pytest.raises(ValueError, match=r"table\.csv: not a supported image"):
+        list_inputs(tmp_path / "table.csv")
+
+
+def test_list_inputs_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing"):
+        list_inputs(tmp_path / "missing")
+    with pytest.raises(ValueError, match="no image with a suffix"):
+        list_inputs(tmp_path)
+    (tmp_path / "images").mkdir()
+    with pytest.raises(ValueError, match="no images found"):
+        list_inputs(tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
@@ -131,9 +132,11 @@ class MetricsJSONHandler:
 
 
 def _plain(value: object) -> object:
-    """Numbers, tensors and arrays as JSON-ready Python values."""
+    """Numbers, tensors and arrays as strict-JSON values (NaN and infinities become None)."""
     if hasattr(value, "tolist"):
-        return value.tolist()
+        value = value.tolist()
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value

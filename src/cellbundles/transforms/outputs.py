@@ -59,7 +59,7 @@ class SaveOutputsd(MapTransform):
         scalars: Mapping[str, str] | None = None,
         summary_key: str = "summary",
     ) -> None:
-        super().__init__(list(images.values()), allow_missing_keys=True)
+        super().__init__([ref_key, *images.values()], allow_missing_keys=True)
         self.output_dir = Path(output_dir)
         self.images = dict(images)
         self.tables = dict(tables or {})
@@ -68,7 +68,8 @@ class SaveOutputsd(MapTransform):
         self.scalars = dict(scalars or {})
         self.summary_key = summary_key
 
-    def _reference(self, d: Mapping[Hashable, object]) -> tuple[str, str, tuple[float, ...] | None]:
+    def _reference(self, d: Mapping[Hashable, object]) -> tuple[str, str, str, tuple[float, ...] | None]:
+        """Source file name, output stem, output image suffix and voxel size of the loaded input."""
         reference = d[self.ref_key]
         meta = reference.meta if isinstance(reference, MetaTensor) else d.get(f"{self.ref_key}_meta_dict", {})
         source = str(meta.get("filename_or_obj", "") or "")
@@ -77,11 +78,11 @@ class SaveOutputsd(MapTransform):
         suffix = "nii.gz" if source.lower().endswith((".nii", ".nii.gz")) else "tif"
         affine = meta.get("original_affine")
         spacing = spacing_from_affine(convert_to_numpy(affine)) if affine is not None else None
-        return image_stem(source), suffix, spacing
+        return source, image_stem(source), suffix, spacing
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
         d = dict(data)
-        stem, suffix, spacing = self._reference(d)
+        source, stem, suffix, spacing = self._reference(d)
         outputs: dict[str, str] = {}
         for kind, key in self.images.items():
             if key not in d:
@@ -91,7 +92,7 @@ class SaveOutputsd(MapTransform):
             path = self.output_dir / f"{stem}_{kind}.{suffix}"
             write_image(path, array, spacing, rgb=False)
             outputs[kind] = str(path)
-        summary: dict[str, object] = {"image": str(d[self.ref_key].meta.get("filename_or_obj"))}
+        summary: dict[str, object] = {"image": source}
         first_points = None
         for kind, table in self.tables.items():
             columns = dict(table.get("columns", {}))

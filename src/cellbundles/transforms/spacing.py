@@ -59,7 +59,7 @@ class EnsureSpacingd(MapTransform):
                 raise ValueError(f"{key}: expected a MetaTensor with an affine, got {type(image).__name__}.")
             spatial_dims = image.ndim - 1
             if self.spacing is not None:
-                if len(self.spacing) != spatial_dims or min(self.spacing) <= 0:
+                if len(self.spacing) != spatial_dims or not all(np.isfinite(s) and s > 0 for s in self.spacing):
                     raise ValueError(
                         f"{describe(image, key)}: input_spacing must hold {spatial_dims} positive values, "
                         f"got {self.spacing}."
@@ -86,12 +86,18 @@ def points_to_input_grid(
     Both affines map voxel indices to the same physical space (``D + 1`` square matrices), so a point
     ``p`` becomes ``inv(original_affine) @ affine @ [p, 1]``; with ``inverse`` the file's voxel
     coordinates are mapped onto the resampled grid instead.
+
+    Raises:
+        ValueError: when ``points`` is not ``(N, D)`` for the ``D + 1`` square affines.
     """
     if inverse:
         affine, original_affine = original_affine, affine
     points = np.asarray(points, dtype=np.float64)
     spatial_dims = np.asarray(affine).shape[0] - 1
-    points = points.reshape(-1, spatial_dims)
+    if points.size == 0:
+        points = points.reshape(0, spatial_dims)
+    if points.ndim != 2 or points.shape[1] != spatial_dims:
+        raise ValueError(f"points must be an (N, {spatial_dims}) array of voxel coordinates, got shape {points.shape}.")
     homogeneous = np.concatenate([points, np.ones((len(points), 1))], axis=1)
     mapping = np.linalg.solve(np.asarray(original_affine, dtype=np.float64), np.asarray(affine, dtype=np.float64))
     return (homogeneous @ mapping.T)[:, :spatial_dims]
@@ -131,6 +137,10 @@ class PointsToInputGridd(MapTransform):
         original_affine = convert_to_numpy(reference.meta["original_affine"])
         for key, output_key in self.key_iterator(d, self.output_keys):
             points = d[key]
+            source = f"{key} ({points})" if isinstance(points, (str, os.PathLike)) else str(key)
             points = read_centroids_csv(points) if isinstance(points, (str, os.PathLike)) else convert_to_numpy(points)
-            d[output_key] = points_to_input_grid(points, affine, original_affine, self.inverse)
+            try:
+                d[output_key] = points_to_input_grid(points, affine, original_affine, self.inverse)
+            except ValueError as error:
+                raise ValueError(f"{source}: {error}") from None
         return d

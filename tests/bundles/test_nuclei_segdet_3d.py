@@ -1,0 +1,490 @@
+"""End-to-end tests of the ``nuclei_segdet_3d`` bundle, run the way users run it (``python -m monai.bundle``).
+
+A module-scoped fixture trains a tiny network (3 phantoms of 32 x 64 x 64 voxels, one epoch of two
+16 x 32 x 32 patches) once; the other tests evaluate it, export it, resume its training, run inference
+with it on the vendored GoNuclear volume, and load it in MONAI Label.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from cellbundles.io import read_image, write_image
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "bundles" / "nuclei_segdet_3d"
+SCHEMA = REPO / "schemas" / "meta_schema_20240725.json"
+SAMPLE = REPO / "data" / "samples" / "gonuclear_ovule_3d" / "images" / "1135.tif"
+SAMPLE_SPACING = (0.28372, 0.12679, 0.12679)
+MODEL_SPACING = (0.8, 0.5, 0.5)
+TRAIN = "configs/train.json"
+EVALUATE = "['configs/train.json','configs/evaluate.json']"
+MULTI_GPU_TRAIN = "['configs/train.json','configs/multi_gpu_train.json']"
+INFERENCE = "configs/inference.json"
+TINY_PHANTOMS = ["--phantoms#shape", "[32,64,64]"]
+TINY_TRAINING = ["--epoch_length", "2", "--val_interval", "1", "--samples_per_volume", "1"]
+TINY_TRAINING += ["--patch_size", "[16,32,32]"]
+OUTPUT_KINDS = ("instances.tif", "mask.tif", "density.tif", "centroids.csv", "overlay.png")
+CENTROID_COLUMNS = ["id", "z", "y", "x", "z_um", "y_um", "x_um", "peak"]
+METRICS = (
+    "val_detection_f1",
+    "val_detection_precision",
+    "val_detection_recall",
+    "val_dice",
+    "val_instance_f1",
+    "val_hausdorff",
+    "val_hausdorff95",
+    "val_rand_error",
+)
+
+
+def _monai_bundle(*args: str, cwd: Path = BUNDLE, timeout: float = 300, check: bool = True) -> tuple[int, str]:
+    """Run ``python -m monai.bundle <args>`` in ``cwd``; return the exit code and the merged stdout/stderr."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    if check and done.returncode != 0:
+        pytest.fail(f"monai.bundle {args[0]} failed with exit code {done.returncode}:\n{done.stdout[-6000:]}")
+    return done.returncode, done.stdout
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def _copy_bundle(model_file: Path, target: Path) -> Path:
+    """A bundle folder as distributed (configs, scripts, docs, LICENSE) with ``model_file`` as ``models/model.pt``."""
+    for name in ("configs", "scripts", "docs"):
+        shutil.copytree(BUNDLE / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(BUNDLE / "LICENSE", target / "LICENSE")
+    (target / "models").mkdir()
+    shutil.copy(model_file, target / "models" / "model.pt")
+    return target
+
+
+def _set_config_values(config_file: Path, **values: object) -> None:
+    config = json.loads(config_file.read_text())
+    config.update(values)
+    config_file.write_text(json.dumps(config, indent=4))
+
+
+def _network(model_file: Path | None = None) -> torch.nn.Module:
+    """The bundle's ``network_def`` (from ``inference.json``), with the weights of ``model_file`` when given."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLE / INFERENCE))
+    network = parser.get_parsed_content("network_def")
+    if model_file is not None:
+        network.load_state_dict(torch.load(model_file, map_location="cpu", weights_only=True))
+    return network.eval()
+
+
+@pytest.fixture(scope="module")
+def tiny_training(tmp_path_factory) -> dict[str, object]:
+    """One epoch of training on 3 phantoms (2 training, 1 validation): dataset, checkpoints and log."""
+    root = tmp_path_factory.mktemp("segdet_train")
+    paths = {"data": root / "phantoms", "ckpt": root / "models", "eval": root / "eval"}
+    _, log = _monai_bundle(
+        "run",
+        "--config_file",
+        TRAIN,
+        "--bundle_root",
+        ".",
+        "--dataset_dir",
+        str(paths["data"]),
+        "--phantoms#n",
+        "3",
+        *TINY_PHANTOMS,
+        "--max_epochs",
+        "1",
+        *TINY_TRAINING,
+        "--ckpt_dir",
+        str(paths["ckpt"]),
+        "--output_dir",
+        str(paths["eval"]),
+    )
+    return {**paths, "log": log}
+
+
+@pytest.fixture(scope="module")
+def model_file(tiny_training) -> Path:
+    return tiny_training["ckpt"] / "model.pt"
+
+
+@pytest.fixture(scope="module")
+def bundle_copy(model_file, tmp_path_factory) -> Path:
+    return _copy_bundle(model_file, tmp_path_factory.mktemp("segdet_bundle"))
+
+
+@pytest.fixture(scope="module")
+def inference_run(bundle_copy, tmp_path_factory) -> dict[str, object]:
+    """Inference on the GoNuclear TIFF and on the same volume saved as NIfTI (``ovule.nii.gz``)."""
+    root = tmp_path_factory.mktemp("segdet_inference")
+    inputs, outputs = root / "inputs", root / "outputs"
+    inputs.mkdir()
+    shutil.copy(SAMPLE, inputs / SAMPLE.name)
+    array, spacing = read_image(SAMPLE)
+    write_image(inputs / "ovule.nii.gz", array, spacing)
+    _, log = _monai_bundle(
+        "run",
+        "--config_file",
+        INFERENCE,
+        "--bundle_root",
+        str(bundle_copy),
+        "--dataset_dir",
+        str(inputs),
+        "--output_dir",
+        str(outputs),
+        cwd=bundle_copy,
+    )
+    return {"inputs": inputs, "outputs": outputs, "log": log}
+
+
+@pytest.mark.slow
+def test_train_writes_checkpoints_and_reports_the_key_metric(tiny_training):
+    ckpt = tiny_training["ckpt"]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint_epoch=1.pt", "model.pt"]
+    log = tiny_training["log"]
+    assert "Got new best metric of val_detection_f1" in log
+    assert "val_dice" in log and "val_instance_f1" in log
+    assert "Saved checkpoint at epoch: 1" in log
+    datalist = json.loads((tiny_training["data"] / "datalist.json").read_text())
+    assert len(datalist["training"]) == 2 and len(datalist["validation"]) == 1
+
+    checkpoint = torch.load(ckpt / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=False)
+    assert set(checkpoint) == {"model", "optimizer", "lr_scheduler", "trainer"}
+    assert checkpoint["trainer"]["iteration"] == 2
+    weights = torch.load(ckpt / "model.pt", map_location="cpu", weights_only=True)
+    assert set(weights) == set(_network().state_dict())
+
+
+@pytest.mark.slow
+def test_train_resumes_from_the_latest_checkpoint(tiny_training, tmp_path):
+    ckpt = shutil.copytree(tiny_training["ckpt"], tmp_path / "models")
+    _, log = _monai_bundle(
+        "run",
+        "--config_file",
+        TRAIN,
+        "--bundle_root",
+        ".",
+        "--dataset_dir",
+        str(tiny_training["data"]),
+        "--max_epochs",
+        "2",
+        *TINY_TRAINING,
+        "--ckpt_dir",
+        str(ckpt),
+        "--output_dir",
+        str(tmp_path / "eval"),
+    )
+    assert "Engine run resuming from iteration 2, epoch 1 until 2 epochs" in log
+    assert "Saved checkpoint at epoch: 2" in log
+    assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint_epoch=2.pt", "model.pt"]
+    checkpoint = torch.load(ckpt / "checkpoint_epoch=2.pt", map_location="cpu", weights_only=False)
+    assert checkpoint["trainer"]["iteration"] == 4
+    assert checkpoint["trainer"]["max_epochs"] == 2
+
+
+@pytest.mark.slow
+def test_evaluate_writes_metrics_summary_and_outputs(tiny_training, tmp_path):
+    data, out = tmp_path / "phantoms_eval", tmp_path / "out"
+    _monai_bundle(
+        "run",
+        "--config_file",
+        EVALUATE,
+        "--bundle_root",
+        ".",
+        "--dataset_dir",
+        str(data),
+        "--phantoms#n",
+        "2",
+        *TINY_PHANTOMS,
+        "--ckpt_dir",
+        str(tiny_training["ckpt"]),
+        "--output_dir",
+        str(out),
+    )
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert set(METRICS) <= set(metrics)
+    assert all(isinstance(metrics[name], float) for name in METRICS)
+    assert 0.0 <= metrics["val_dice"] <= 1.0 and 0.0 <= metrics["val_detection_f1"] <= 1.0
+
+    summary = json.loads((out / "summary.json").read_text())
+    images = sorted((data / "images").iterdir())
+    assert summary["n_images"] == len(images) == 2
+    assert sorted(record["image"] for record in summary["images"]) == [str(p) for p in images]
+    for image in images:
+        stem = image.name[: -len(".tif")]
+        assert all((out / f"{stem}_{kind}").is_file() for kind in OUTPUT_KINDS)
+        instances, spacing = read_image(out / f"{stem}_instances.tif")
+        assert instances.shape == tifffile.imread(image).shape
+        assert spacing == pytest.approx(MODEL_SPACING, rel=1e-4)
+        columns, _ = _read_rows(out / f"{stem}_centroids.csv")
+        assert columns == CENTROID_COLUMNS
+
+
+@pytest.mark.slow
+def test_inference_on_a_tiff_keeps_the_input_grid_and_spacing(inference_run):
+    out = inference_run["outputs"]
+    assert all((out / f"1135_{kind}").is_file() for kind in OUTPUT_KINDS)
+    assert not (out / "1135_uncertainty.csv").exists()
+    for kind in ("instances", "mask", "density"):
+        array, spacing = read_image(out / f"1135_{kind}.tif")
+        assert array.shape == (100, 100, 100)
+        assert spacing == pytest.approx(SAMPLE_SPACING, rel=1e-3)
+    mask, _ = read_image(out / "1135_mask.tif")
+    instances, _ = read_image(out / "1135_instances.tif")
+    assert set(np.unique(mask)) <= {0, 1}
+    np.testing.assert_array_equal(instances > 0, mask > 0)
+
+    columns, rows = _read_rows(out / "1135_centroids.csv")
+    assert columns == CENTROID_COLUMNS
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_images"] == 2
+    record = next(r for r in summary["images"] if r["image"].endswith("1135.tif"))
+    assert record["n_centroids"] == len(rows)
+    assert record["count"] > 0
+    assert set(record["outputs"]) == {"instances", "mask", "density", "centroids", "overlay"}
+    overlay = (out / "1135_overlay.png").read_bytes()
+    assert overlay.startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
+def test_inference_on_a_nifti_writes_nifti(inference_run):
+    out = inference_run["outputs"]
+    for kind in ("instances", "mask", "density"):
+        assert not (out / f"ovule_{kind}.tif").exists()
+        array, spacing = read_image(out / f"ovule_{kind}.nii.gz")
+        assert array.shape == (100, 100, 100)
+        assert spacing == pytest.approx(SAMPLE_SPACING, rel=1e-3)
+    np.testing.assert_array_equal(
+        read_image(out / "ovule_instances.nii.gz")[0], read_image(out / "1135_instances.tif")[0]
+    )
+    assert (out / "ovule_centroids.csv").is_file() and (out / "ovule_overlay.png").is_file()
+
+
+@pytest.mark.slow
+def test_inference_with_mc_dropout_writes_uncertainty(bundle_copy, tmp_path):
+    # a threshold of 0 makes every density maximum a peak, so that the untrained network yields rows
+    out = tmp_path / "out"
+    _monai_bundle(
+        "run",
+        "--config_file",
+        INFERENCE,
+        "--bundle_root",
+        str(bundle_copy),
+        "--dataset_dir",
+        str(SAMPLE),
+        "--output_dir",
+        str(out),
+        "--mc_dropout_samples",
+        "3",
+        "--peak_threshold",
+        "0.0",
+        cwd=bundle_copy,
+    )
+    _, centroids = _read_rows(out / "1135_centroids.csv")
+    columns, uncertainty = _read_rows(out / "1135_uncertainty.csv")
+    assert columns == ["id", "z", "y", "x", "z_um", "y_um", "x_um", "radius_um", "uncertain"]
+    assert len(uncertainty) == len(centroids) > 0
+    assert [row["z"] for row in uncertainty] == [row["z"] for row in centroids]
+    radii = np.array([float(row["radius_um"]) for row in uncertainty])
+    assert np.all(radii >= 0)
+    assert {row["uncertain"] for row in uncertainty} <= {"0", "1", "True", "False", "true", "false"}
+
+
+@pytest.mark.slow
+def test_inference_rejects_a_file_that_is_no_image(bundle_copy, tmp_path):
+    inputs, out = tmp_path / "inputs", tmp_path / "out"
+    inputs.mkdir()
+    (inputs / "bad.tif").write_text("this is not a TIFF file\n")
+    code, log = _monai_bundle(
+        "run",
+        "--config_file",
+        INFERENCE,
+        "--bundle_root",
+        str(bundle_copy),
+        "--dataset_dir",
+        str(inputs),
+        "--output_dir",
+        str(out),
+        cwd=bundle_copy,
+        check=False,
+    )
+    assert code != 0
+    assert "ValueError" in log and str(inputs / "bad.tif") in log
+    assert not out.exists() or not list(out.glob("bad_*"))
+
+
+@pytest.mark.slow
+def test_inference_asks_for_the_spacing_of_a_tiff_without_one(bundle_copy, tmp_path):
+    inputs, out = tmp_path / "inputs", tmp_path / "out"
+    inputs.mkdir()
+    volume = tifffile.imread(SAMPLE)[:24, :40, :40]
+    tifffile.imwrite(inputs / "plain.tif", volume)
+    assert read_image(inputs / "plain.tif")[1] is None
+    args = ["run", "--config_file", INFERENCE, "--bundle_root", str(bundle_copy), "--dataset_dir", str(inputs)]
+    args += ["--output_dir", str(out)]
+
+    code, log = _monai_bundle(*args, cwd=bundle_copy, check=False)
+    assert code != 0
+    assert "--input_spacing" in log and str(inputs / "plain.tif") in log
+    assert not out.exists() or not list(out.glob("plain_*"))
+
+    _monai_bundle(*args, "--input_spacing", "[1.0, 0.5, 0.5]", cwd=bundle_copy)
+    instances, spacing = read_image(out / "plain_instances.tif")
+    assert instances.shape == volume.shape
+    assert spacing == pytest.approx((1.0, 0.5, 0.5))
+
+
+@pytest.mark.slow
+def test_metadata_passes_the_bundle_schema():
+    _, log = _monai_bundle(
+        "verify_metadata", "--meta_file", str(BUNDLE / "configs" / "metadata.json"), "--filepath", str(SCHEMA)
+    )
+    assert "metadata is verified with no error" in log
+
+
+@pytest.mark.slow
+def test_verify_metadata_rejects_metadata_without_a_required_field(tmp_path):
+    metadata = json.loads((BUNDLE / "configs" / "metadata.json").read_text())
+    del metadata["network_data_format"]
+    meta_file = tmp_path / "metadata.json"
+    meta_file.write_text(json.dumps(metadata))
+    code, log = _monai_bundle("verify_metadata", "--meta_file", str(meta_file), "--filepath", str(SCHEMA), check=False)
+    assert code != 0
+    assert "'network_data_format' is a required property" in log
+
+
+@pytest.mark.parametrize("required", ["version", "network_data_format", "monai_version", "required_packages_version"])
+def test_schema_requires_the_fields_monai_relies_on(required):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(SCHEMA.read_text())
+    metadata = json.loads((BUNDLE / "configs" / "metadata.json").read_text())
+    jsonschema.validate(metadata, schema)
+    del metadata[required]
+    with pytest.raises(jsonschema.ValidationError, match=f"'{required}' is a required property"):
+        jsonschema.validate(metadata, schema)
+
+
+@pytest.mark.slow
+def test_network_matches_its_declared_inputs_and_outputs():
+    _, log = _monai_bundle(
+        "verify_net_in_out",
+        "network_def",
+        "--meta_file",
+        "configs/metadata.json",
+        "--config_file",
+        INFERENCE,
+        "--device",
+        "cpu",
+        "--n",
+        "2",
+    )
+    assert "data shape of network is verified with no error" in log
+
+
+@pytest.mark.slow
+def test_torchscript_export_matches_the_eager_network(model_file, tmp_path):
+    exported = tmp_path / "model.ts"
+    _monai_bundle(
+        "ckpt_export",
+        "network_def",
+        "--filepath",
+        str(exported),
+        "--ckpt_file",
+        str(model_file),
+        "--meta_file",
+        "configs/metadata.json",
+        "--config_file",
+        INFERENCE,
+    )
+    scripted = torch.jit.load(str(exported), map_location="cpu").eval()
+    eager = _network(model_file)
+    image = torch.rand(1, 1, 16, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = eager(image)
+        got = scripted(image)
+    assert got.shape == (1, 3, 16, 32, 32)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def _monai_label_task(bundle: Path):
+    infer = pytest.importorskip("monailabel.tasks.infer.bundle")
+    return infer.BundleInferTask(str(bundle), conf={})
+
+
+@pytest.fixture
+def phantom_tiff(tmp_path) -> tuple[Path, np.ndarray]:
+    from cellbundles.synth import nuclei3d
+
+    phantom = nuclei3d(shape=(32, 64, 64), spacing=MODEL_SPACING, seed=np.random.SeedSequence([7, 0]))
+    path = tmp_path / "phantom.tif"
+    write_image(path, phantom["image"], MODEL_SPACING)
+    return path, phantom["image"]
+
+
+@pytest.mark.slow
+def test_monai_label_segments_a_tiff_on_its_grid(bundle_copy, phantom_tiff):
+    task = _monai_label_task(bundle_copy)
+    assert task.is_valid()
+    assert task.dimension == 3
+    path, image = phantom_tiff
+    label_file, result = task({"image": str(path), "device": "cpu"})
+    assert isinstance(result, dict)
+    label = tifffile.imread(label_file)
+    assert label.shape == image.shape  # the label must lie on the image's (Z, Y, X) grid
+    assert len(np.unique(label)) > 1
+
+
+@pytest.mark.slow
+def test_monai_label_handles_detected_centroids(bundle_copy, phantom_tiff, tmp_path):
+    # with a threshold of 0 every density maximum is a centroid, as with a trained network
+    bundle = shutil.copytree(bundle_copy, tmp_path / "bundle")
+    _set_config_values(bundle / INFERENCE, peak_threshold=0.0)
+    task = _monai_label_task(bundle)
+    path, image = phantom_tiff
+    label_file, result = task({"image": str(path), "device": "cpu"})
+    label = tifffile.imread(label_file)
+    assert label.size == image.size and label.max() > 0
+    assert isinstance(result["centroids"], dict)
+
+
+@pytest.mark.slow
+def test_torchrun_trains_on_two_cpu_processes(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "monai.bundle", "run"]
+    command += ["--config_file", MULTI_GPU_TRAIN, "--bundle_root", ".", "--dataset_dir", str(tmp_path / "phantoms")]
+    command += ["--phantoms#n", "4", "--phantoms#val_fraction", "0.5", *TINY_PHANTOMS, "--max_epochs", "1"]
+    command += [*TINY_TRAINING, "--ckpt_dir", str(tmp_path / "models"), "--output_dir", str(tmp_path / "eval")]
+    done = subprocess.run(
+        command, cwd=BUNDLE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-6000:]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["checkpoint_epoch=1.pt", "model.pt"]
+    checkpoint = torch.load(tmp_path / "models" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=False)
+    # epoch_length 2 is split between the two processes
+    assert checkpoint["trainer"]["iteration"] == 1
+    assert not any(key.startswith("module.") for key in checkpoint["model"])
+    assert done.stdout.count("Epoch[1] Metrics -- val_detection_f1") == 1  # StatsHandler on rank 0 only
