@@ -68,3 +68,14 @@ def test_batch_density_peaks_reads_the_density_channel():
 def test_bad_density_raises(density):
     with pytest.raises(ValueError):
         find_density_peaks(density, threshold=0.0, min_distance_um=1.0)
+
+
+def test_count_from_density_within_region():
+    density = np.full((4, 5), 0.01)
+    density[1, 1] = 1.0
+    region = np.zeros((4, 5), dtype=bool)
+    region[1, 1] = True
+    assert count_from_density(density) == pytest.approx(1.19)
+    assert count_from_density(density, region) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="region shape"):
+        count_from_density(density, region[:2])

@@ -85,9 +85,21 @@ def find_density_peaks(
     return coords[keep].astype(np.int64), values[keep]
 
 
-def count_from_density(density: np.ndarray) -> float:
-    """Number of nuclei estimated as the integral (sum) of a density map of any shape (seed 000, section 2)."""
-    return float(np.sum(to_numpy(density), dtype=np.float64))
+def count_from_density(density: np.ndarray, region: np.ndarray | None = None) -> float:
+    """Number of nuclei estimated as the integral (sum) of a density map (seed 000, section 2).
+
+    Args:
+        density: density map of any shape.
+        region: optional boolean mask of the same shape: integrate only there (e.g. the segmented
+            nuclei), which keeps a small positive background level of the density out of the count.
+    """
+    density = to_numpy(density)
+    if region is not None:
+        region = to_numpy(region).astype(bool)
+        if region.shape != density.shape:
+            raise ValueError(f"region shape {region.shape} differs from density shape {density.shape}.")
+        density = density[region]
+    return float(np.sum(density, dtype=np.float64))
 
 
 class BatchDensityPeaks:

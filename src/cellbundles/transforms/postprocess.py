@@ -124,19 +124,27 @@ class DensityCountd(MapTransform):
     Args:
         keys: keys of the densities.
         count_keys: output keys of the counts (Python floats).
+        region_key: key of a mask of the same shape (e.g. the segmented nuclei) to integrate over;
+            None: the whole volume.
         allow_missing_keys: skip missing keys.
     """
 
     def __init__(
-        self, keys: KeysCollection = "density", count_keys: KeysCollection = "count", allow_missing_keys: bool = False
+        self,
+        keys: KeysCollection = "density",
+        count_keys: KeysCollection = "count",
+        region_key: str | None = None,
+        allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.count_keys = ensure_tuple_rep(count_keys, len(self.keys))
+        self.region_key = region_key
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
+        region = None if self.region_key is None else convert_to_numpy(d[self.region_key]) > 0
         for key, count_key in self.key_iterator(d, self.count_keys):
-            d[count_key] = count_from_density(convert_to_numpy(d[key]))
+            d[count_key] = count_from_density(convert_to_numpy(d[key]), region)
         return d
 
 
