@@ -457,6 +457,11 @@ def phantom_tiff(tmp_path) -> tuple[Path, np.ndarray]:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limitation: MONAI Label 0.8.5 writes labels assuming MONAI's (X, Y, Z) array order, while "
+    "cellbundles reads (Z, Y, X); the label comes back with its axes reversed (docs/README.md, MONAI Label)",
+)
 def test_monai_label_segments_a_tiff_on_its_grid(bundle_copy, phantom_tiff):
     task = _monai_label_task(bundle_copy)
     assert task.is_valid()
