@@ -412,8 +412,9 @@ def segdet_network_flops(patch: tuple[int, ...]) -> tuple[float, float]:
     parser.read_config(str(SEGDET_BUNDLE / "configs" / "inference.json"))
     network = parser.get_parsed_content("network_def").eval()
     x = torch.zeros(1, 1, *patch)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        network(x)
+    with torch.no_grad():
+        with FlopCounterMode(display=False) as counter:
+            network(x)
         seconds, _ = time_call(lambda: network(x), 3)
     return float(counter.get_total_flops()), statistics.median(seconds)
 
