@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cellbundles.metrics import dice, hausdorff
+from cellbundles.metrics import dice, hausdorff, pixel_scores
 
 SPACING = (2.0, 0.5, 0.5)
 
@@ -133,3 +133,132 @@ def test_handlers_in_a_supervised_evaluator():
     assert metrics["val_hd95"] == pytest.approx(np.mean([r.hd95 for r in expected if math.isfinite(r.hd95)]))
     assert metrics["val_hd_infinite"] == 1.0
     assert evaluator.state.metric_details["val_hd"].shape == (4, 2)
+
+
+PIXEL_NAMES = ("iou", "precision", "recall", "f1")
+
+
+def _pixel_pair_2d():
+    """A 10 x 10 pair with tp = 8, |true| = 24, |pred| = 20: iou 2/9, precision 2/5, recall 1/3, f1 4/11."""
+    y_true = np.zeros((10, 10), dtype=np.int64)
+    y_pred = np.zeros_like(y_true)
+    y_true[0:4, 0:5] = 3
+    y_true[6:8, 6:8] = 5
+    y_pred[0:4, 3:5] = 1
+    y_pred[0:4, 5:8] = 9
+    return y_true, y_pred
+
+
+def test_pixel_overlap_metric_averages_per_image_values():
+    from cellbundles.metrics import PixelOverlapMetric
+
+    y_true, y_pred = _pixel_pair_2d()
+    perfect = np.zeros_like(y_true)
+    perfect[2:9, 1:4] = 6  # predicted exactly (with another id) in the second image
+    metric = PixelOverlapMetric(metric_name=PIXEL_NAMES)
+    metric(y_pred=_as_tensor([y_pred, perfect * 2]), y=_as_tensor([y_true, perfect]))
+    iou, precision, recall, f1 = (float(v) for v in metric.aggregate())
+    assert iou == pytest.approx((2 / 9 + 1) / 2, abs=1e-12)
+    assert precision == pytest.approx((2 / 5 + 1) / 2, abs=1e-12)
+    assert recall == pytest.approx((1 / 3 + 1) / 2, abs=1e-12)
+    assert f1 == pytest.approx((4 / 11 + 1) / 2, abs=1e-12)
+    # a mean over images, not the IoU of the pooled pixels: tp = 8 + 21, union = 36 + 21
+    assert iou != pytest.approx(29 / 57)
+    assert metric.get_buffer().shape == (2, 4)
+    assert metric.get_buffer()[0].tolist() == pytest.approx([2 / 9, 2 / 5, 1 / 3, 4 / 11], abs=1e-12)
+
+
+def test_pixel_overlap_metric_agrees_with_mean_of_pixel_scores():
+    from cellbundles.metrics import PixelOverlapMetric
+
+    trues, preds = _image_pairs(np.random.default_rng(4))
+    expected = [pixel_scores(t, p) for t, p in zip(trues, preds)]
+    assert expected[-1] == {"iou": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0}  # empty prediction
+    for names in (PIXEL_NAMES, ("f1", "iou"), ("recall", "precision", "iou")):
+        metric = PixelOverlapMetric(metric_name=names)
+        metric(y_pred=_as_tensor(preds[:2]), y=_as_tensor(trues[:2]))
+        metric(y_pred=[torch.as_tensor(p[None]) for p in preds[2:]], y=[torch.as_tensor(t[None]) for t in trues[2:]])
+        values = metric.aggregate()
+        assert isinstance(values, list) and len(values) == len(names)
+        for name, value in zip(names, values):
+            assert float(value) == pytest.approx(np.mean([e[name] for e in expected]), abs=1e-12), name
+        assert metric.get_buffer().shape == (4, 4)
+
+    single = PixelOverlapMetric()  # default: the pixel IoU, as one 0-d tensor
+    single(y_pred=_as_tensor(preds), y=_as_tensor(trues))
+    value = single.aggregate()
+    assert isinstance(value, torch.Tensor) and value.ndim == 0
+    assert float(value) == pytest.approx(np.mean([e["iou"] for e in expected]), abs=1e-12)
+
+
+def test_pixel_overlap_arguments_are_checked():
+    from cellbundles.metrics import PixelOverlap, PixelOverlapMetric
+
+    for bad in ("dice", ("iou", "dice"), (), "IoU"):
+        with pytest.raises(ValueError, match="unknown metric_name"):
+            PixelOverlapMetric(metric_name=bad)
+    with pytest.raises(ValueError, match="unknown metric_name"):
+        PixelOverlap(metric_name="accuracy")
+    metric = PixelOverlapMetric()
+    with pytest.raises(ValueError, match="no image"):
+        metric.aggregate()
+    with pytest.raises(ValueError, match=r"\(B, 1"):
+        metric(y_pred=torch.zeros(2, 3, 8, 8), y=torch.zeros(2, 3, 8, 8))
+
+
+def test_pixel_overlap_handler_on_an_ignite_engine():
+    from ignite.engine import Engine
+
+    from cellbundles.metrics import PixelOverlap
+
+    y_true, y_pred = _pixel_pair_2d()
+    batches = [
+        (_as_tensor([y_pred]), _as_tensor([y_true])),
+        (_as_tensor([np.zeros_like(y_pred)]), _as_tensor([y_true])),  # empty prediction: all 0
+        (_as_tensor([np.zeros_like(y_pred)]), _as_tensor([np.zeros_like(y_true)])),  # both empty: all 1
+    ]
+    engine = Engine(lambda engine, batch: batch)
+    for name in PIXEL_NAMES:
+        PixelOverlap(metric_name=name).attach(engine, f"pixel_{name}")
+    engine.run(batches, max_epochs=2)  # the handler resets every epoch
+
+    expected = {"iou": 2 / 9, "precision": 2 / 5, "recall": 1 / 3, "f1": 4 / 11}
+    for name, value in expected.items():
+        assert engine.state.metrics[f"pixel_{name}"] == pytest.approx((value + 0 + 1) / 3, abs=1e-12), name
+    assert engine.state.metric_details["pixel_iou"].shape == (3, 4)
+
+
+def test_pixel_overlap_handler_in_a_supervised_evaluator():
+    from monai.data import DataLoader, Dataset
+    from monai.engines import SupervisedEvaluator
+    from monai.handlers import from_engine
+
+    from cellbundles.metrics import PixelOverlap
+
+    trues, preds = _image_pairs(np.random.default_rng(5))
+    data = [
+        {"image": torch.as_tensor(p[None], dtype=torch.float32), "label": torch.as_tensor(t[None])}
+        for t, p in zip(trues, preds)
+    ]
+
+    class LabelPassThrough(torch.nn.Module):
+        """Stands in for a network followed by instance post-processing: returns the input labels."""
+
+        def forward(self, x):
+            return x.round().long()
+
+    transform = from_engine(["pred", "label"])
+    evaluator = SupervisedEvaluator(
+        device=torch.device("cpu"),
+        val_data_loader=DataLoader(Dataset(data), batch_size=3),
+        network=LabelPassThrough(),
+        key_val_metric={"val_iou": PixelOverlap(output_transform=transform)},
+        additional_metrics={"val_recall": PixelOverlap(metric_name="recall", output_transform=transform)},
+    )
+    evaluator.run()
+
+    expected = [pixel_scores(t, p) for t, p in zip(trues, preds)]
+    assert evaluator.state.metrics["val_iou"] == pytest.approx(np.mean([e["iou"] for e in expected]), abs=1e-12)
+    assert evaluator.state.metrics["val_recall"] == pytest.approx(np.mean([e["recall"] for e in expected]), abs=1e-12)
+    assert evaluator.state.best_metric == pytest.approx(evaluator.state.metrics["val_iou"])
+    assert evaluator.state.metric_details["val_iou"].shape == (4, 4)

@@ -23,7 +23,7 @@ from cellbundles.metrics.matching import (
     match_instances_dataset,
     object_overlap_prf,
 )
-from cellbundles.metrics.segmentation import HausdorffResult, dice, hausdorff, rand_error
+from cellbundles.metrics.segmentation import HausdorffResult, dice, hausdorff, pixel_scores, rand_error
 
 _LAZY = {
     "monai_metrics": (
@@ -36,6 +36,7 @@ _LAZY = {
         "InstanceMatchingMetric",
         "LabelImageMetric",
         "ObjectOverlapMetric",
+        "PixelOverlapMetric",
         "RandErrorMetric",
     ),
     "ignite_handlers": (
@@ -47,6 +48,7 @@ _LAZY = {
         "Hausdorff",
         "InstanceMatching",
         "ObjectOverlap",
+        "PixelOverlap",
         "RandError",
     ),
 }
@@ -72,6 +74,7 @@ __all__ = [
     "match_instances",
     "match_instances_dataset",
     "object_overlap_prf",
+    "pixel_scores",
     "rand_error",
     "voc_ap_per_image",
     *_LAZY_MODULE_OF,

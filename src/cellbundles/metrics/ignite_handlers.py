@@ -21,6 +21,7 @@ from cellbundles.metrics.monai_metrics import (
     HausdorffMetric,
     InstanceMatchingMetric,
     ObjectOverlapMetric,
+    PixelOverlapMetric,
     RandErrorMetric,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "Hausdorff",
     "InstanceMatching",
     "ObjectOverlap",
+    "PixelOverlap",
     "RandError",
 ]
 
@@ -96,6 +98,22 @@ class DiceScore(IgniteMetricHandler):
 
     def __init__(self, output_transform: Callable = _identity, save_details: bool = True) -> None:
         super().__init__(metric_fn=DiceScoreMetric(), output_transform=output_transform, save_details=save_details)
+
+
+class PixelOverlap(IgniteMetricHandler):
+    """Handler of :class:`~cellbundles.metrics.monai_metrics.PixelOverlapMetric` (pixel IoU / P / R / F1).
+
+    Args:
+        metric_name: ``"iou"``, ``"precision"``, ``"recall"`` or ``"f1"`` (a handler records one value).
+        output_transform: maps the engine output to ``(y_pred, y)`` label or binary tensors.
+        save_details: keep the per-image rows in ``engine.state.metric_details``.
+    """
+
+    def __init__(
+        self, metric_name: str = "iou", output_transform: Callable = _identity, save_details: bool = True
+    ) -> None:
+        metric_fn = PixelOverlapMetric(metric_name=metric_name)
+        super().__init__(metric_fn=metric_fn, output_transform=output_transform, save_details=save_details)
 
 
 class Hausdorff(IgniteMetricHandler):

@@ -27,7 +27,7 @@ from cellbundles.metrics.centroids import instance_centroids, match_centroids
 from cellbundles.metrics.counts import detection_scores, safe_ratio
 from cellbundles.metrics.ctc import DetectionErrors, ctc_detection_errors, ctc_seg_terms
 from cellbundles.metrics.matching import MatchingResult, dsb_score, match_instances, object_overlap_prf
-from cellbundles.metrics.segmentation import dice, hausdorff, rand_error
+from cellbundles.metrics.segmentation import PIXEL_SCORES, dice, hausdorff, pixel_scores, rand_error
 
 __all__ = [
     "CTCDetMetric",
@@ -39,6 +39,7 @@ __all__ = [
     "InstanceMatchingMetric",
     "LabelImageMetric",
     "ObjectOverlapMetric",
+    "PixelOverlapMetric",
     "RandErrorMetric",
 ]
 
@@ -207,6 +208,25 @@ class DiceScoreMetric(LabelImageMetric):
 
     def _scores(self, row_sum: np.ndarray, n_images: int) -> dict[str, float]:
         return {"dice": float(row_sum[0]) / n_images}
+
+
+class PixelOverlapMetric(LabelImageMetric):
+    """Pixel IoU, precision, recall and F1 of the foregrounds (see ``pixel_scores``), averaged over images.
+
+    The per-image mean is the "mean IoU" of seeds 002 and 003.
+    """
+
+    available_names = PIXEL_SCORES
+
+    def __init__(self, metric_name: str | Sequence[str] = "iou") -> None:
+        super().__init__(metric_name)
+
+    def _image_row(self, y_true: np.ndarray, y_pred: np.ndarray) -> Sequence[float]:
+        scores = pixel_scores(y_true, y_pred)
+        return tuple(scores[name] for name in PIXEL_SCORES)
+
+    def _scores(self, row_sum: np.ndarray, n_images: int) -> dict[str, float]:
+        return {name: float(value) / n_images for name, value in zip(PIXEL_SCORES, row_sum)}
 
 
 class HausdorffMetric(LabelImageMetric):
