@@ -102,6 +102,7 @@ def test_writes_images_tables_overlay_and_summary(tmp_path):
     summary = result["summary"]
     assert summary["image"] == str(tmp_path / "inputs" / "sample.ome.tif")
     assert summary["n_centroids"] == 2 and "n_uncertainty" not in summary
+    assert summary["n_instances"] == len(np.unique(item["instances"])) - 1
     assert summary["count"] == pytest.approx(2.3)
     assert summary["outputs"] == {
         kind: str(out / f"sample_{kind}.{suffix}")

@@ -45,7 +45,7 @@ class SaveOutputsd(MapTransform):
         overlay_image_key: key of the input image on its own grid for ``<stem>_overlay.png``
             (with outlines of ``images["instances"]`` and the first table's points); None: no overlay.
         scalars: summary field -> key of a number stored in the item (e.g. ``{"count": "count"}``).
-        summary_key: key receiving ``{"image", "outputs", <scalars>, "n_<table>"}`` for
+        summary_key: key receiving ``{"image", "outputs", <scalars>, "n_<table>", "n_instances"}`` for
             :class:`cellbundles.engines.OutputSummaryHandler`.
     """
 
@@ -93,6 +93,8 @@ class SaveOutputsd(MapTransform):
             write_image(path, array, spacing, rgb=False)
             outputs[kind] = str(path)
         summary: dict[str, object] = {"image": source}
+        if self.images.get("instances") in d:
+            summary["n_instances"] = int(np.count_nonzero(np.unique(convert_to_numpy(d[self.images["instances"]]))))
         first_points = None
         for kind, table in self.tables.items():
             columns = dict(table.get("columns", {}))
