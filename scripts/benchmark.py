@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cellbundles.bundle_run import run_bundle
 from cellbundles.io import atomic_write
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -369,20 +370,6 @@ def add_metrics_arguments(parser: argparse.ArgumentParser) -> None:
 SEGDET_BUNDLE = REPO_ROOT / "bundles" / "nuclei_segdet_3d"
 
 
-def run_bundle(configs: list[str], overrides: dict[str, object]) -> float:
-    """Run ``python -m monai.bundle run`` on the segdet bundle as a user would; return its wall-clock seconds."""
-    import subprocess
-
-    files = [str(SEGDET_BUNDLE / "configs" / name) for name in configs]
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", json.dumps(files)]
-    command += ["--bundle_root", str(SEGDET_BUNDLE), "--logging_file", str(SEGDET_BUNDLE / "configs" / "logging.conf")]
-    for key, value in overrides.items():
-        command += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
-    start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
-
-
 def child_max_rss_mb() -> float:
     """Peak resident memory of the largest finished child process so far, in MiB."""
     return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
@@ -435,7 +422,8 @@ def segdet_section(args: argparse.Namespace) -> tuple[dict, str]:
     }  # fmt: skip
     for name, overrides in cases.items():
         output_dir = work / f"eval_{len(accuracy)}"
-        seconds = run_bundle(["train.json", "evaluate.json"], {**overrides, "output_dir": str(output_dir)})
+        seconds = run_bundle(SEGDET_BUNDLE, ["train.json", "evaluate.json"], {**overrides, "output_dir": str(output_dir)},
+                             log_file=output_dir.with_suffix(".log"))  # fmt: skip
         metrics = json.loads((output_dir / "metrics.json").read_text())["metrics"]
         accuracy[name] = {**{k: round(float(v), 4) for k, v in metrics.items()}, "seconds": round(seconds, 1)}
 
@@ -445,8 +433,9 @@ def segdet_section(args: argparse.Namespace) -> tuple[dict, str]:
     speed = {}
     for mc in (0, args.mc_samples):
         output_dir = work / f"speed_out_mc{mc}"
-        seconds = run_bundle(["inference.json"], {"dataset_dir": str(speed_dir / "images"), "output_dir": str(output_dir),
-                                                  "mc_dropout_samples": mc})  # fmt: skip
+        seconds = run_bundle(SEGDET_BUNDLE, ["inference.json"], {"dataset_dir": str(speed_dir / "images"),
+                             "output_dir": str(output_dir), "mc_dropout_samples": mc},
+                             log_file=output_dir.with_suffix(".log"))  # fmt: skip
         summary = json.loads((output_dir / "summary.json").read_text())
         speed[f"mc_dropout_samples={mc}"] = {
             "process_seconds": round(seconds, 1),

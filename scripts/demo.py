@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
+
+from cellbundles.bundle_run import run_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "bundles" / "nuclei_segdet_3d"
@@ -34,19 +35,10 @@ SAMPLES = (
 
 def run_inference(dataset_dir: Path, output_dir: Path, input_spacing: str | None, mc_samples: int) -> None:
     """Run the bundle's inference.json on every image of ``dataset_dir`` into ``output_dir``."""
-    command = [
-        sys.executable, "-m", "monai.bundle", "run",
-        "--config_file", str(BUNDLE / "configs" / "inference.json"),
-        "--logging_file", str(BUNDLE / "configs" / "logging.conf"),
-        "--bundle_root", str(BUNDLE),
-        "--dataset_dir", str(dataset_dir),
-        "--output_dir", str(output_dir),
-        "--mc_dropout_samples", str(mc_samples),
-    ]  # fmt: skip
+    overrides = {"dataset_dir": str(dataset_dir), "output_dir": str(output_dir), "mc_dropout_samples": mc_samples}
     if input_spacing is not None:
-        command += ["--input_spacing", input_spacing]
-    print("$", " ".join(command), flush=True)
-    subprocess.run(command, check=True)
+        overrides["input_spacing"] = input_spacing
+    run_bundle(BUNDLE, ["inference.json"], overrides, echo=True)
 
 
 def draw_figure(rows: list[tuple[str, Path]], path: Path) -> None:

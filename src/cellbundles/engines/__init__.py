@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from .mc_dropout import MCDropoutInferer
 from .prepare_batch import PrepareBatchTargetDict
+from .history import TrainingHistoryHandler, read_history
 from .summary import MetricsJSONHandler, OutputSummaryHandler, package_versions
 
-__all__ = ["MCDropoutInferer", "MetricsJSONHandler", "OutputSummaryHandler", "PrepareBatchTargetDict", "package_versions"]
+__all__ = [
+    "MCDropoutInferer",
+    "MetricsJSONHandler",
+    "OutputSummaryHandler",
+    "PrepareBatchTargetDict",
+    "TrainingHistoryHandler",
+    "package_versions",
+    "read_history",
+]
