@@ -89,3 +89,18 @@ def test_without_optimizer_or_validator_only_loss_and_time(tmp_path):
 
 def test_read_history_of_a_missing_file_is_empty(tmp_path):
     assert read_history(tmp_path / "none.csv") == []
+
+
+def test_a_checkpoint_restored_after_the_handler_keeps_the_earlier_rows(tmp_path):
+    # the bundles attach the CheckpointLoader after the handlers: it restores the epoch during STARTED
+    trainer, validator, optimizer = _engines([1.0] * 2)
+    TrainingHistoryHandler(tmp_path, optimizer=optimizer, validator=validator).attach(trainer)
+    trainer.run([0], max_epochs=2)
+    trainer, validator, optimizer = _engines([4.0])
+    TrainingHistoryHandler(tmp_path, optimizer=optimizer, validator=validator).attach(trainer)
+    restore = {"epoch": 2, "max_epochs": 3, "epoch_length": 1}
+    trainer.add_event_handler(Events.STARTED, lambda engine: engine.load_state_dict(restore))
+    trainer.run([0], max_epochs=3)
+    rows = read_history(tmp_path / "training_history.csv")
+    assert [row["epoch"] for row in rows] == ["1", "2", "3"]
+    assert [float(row["train_loss"]) for row in rows] == [1.0, 1.0, 4.0]

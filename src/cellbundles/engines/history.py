@@ -60,6 +60,7 @@ class TrainingHistoryHandler:
         self.validator = validator
         self.loss_key = loss_key
         self._rows: list[dict] = []
+        self._loaded = False
         self._elapsed = 0.0
         self._losses: list[float] = []
         self._validation: dict[str, float] = {}
@@ -74,11 +75,20 @@ class TrainingHistoryHandler:
             self.validator.add_event_handler(Events.COMPLETED, self._validation_completed)
 
     def _started(self, engine: Engine) -> None:
-        self._rows = [row for row in read_history(self.path) if int(row["epoch"]) <= engine.state.epoch]
+        # the file is read when the first epoch starts: a CheckpointLoader attached after this handler
+        # (the bundles attach it in "run") restores engine.state.epoch only during STARTED
+        self._loaded = False
+
+    def _load(self, engine: Engine) -> None:
+        """Keep the rows of the epochs before the one starting (all of them unless resuming earlier)."""
+        self._rows = [row for row in read_history(self.path) if int(row["epoch"]) < engine.state.epoch]
         self._elapsed = float(self._rows[-1]["elapsed_seconds"]) if self._rows else 0.0
+        self._loaded = True
         self._write()
 
     def _epoch_started(self, engine: Engine) -> None:
+        if not self._loaded:
+            self._load(engine)
         self._losses = []
         self._validation = {}
         self._epoch_start = time.perf_counter()
