@@ -57,34 +57,20 @@ PUBLISHED = {
 }
 
 
-def train(name: str, work_dir: Path, max_epochs: int | None) -> None:
-    """Train ``name`` with its bundle (resuming from its last checkpoint if there is one)."""
+def run_stage(name: str, stage: str, work_dir: Path, max_epochs: int | None = None) -> None:
+    """Train ``name`` with its bundle's train.json into ``<work_dir>/<name>/{models,train}`` (resuming
+    from its last checkpoint if there is one), or evaluate its best checkpoint on the held-out test
+    images with evaluate.json into ``<work_dir>/<name>/test``."""
     bundle, overrides, epochs = MODELS[name]
     out = work_dir / name
-    overrides = {
-        **overrides,
-        "dataset_dir": str(DATASET),
-        "ckpt_dir": str(out / "models"),
-        "output_dir": str(out / "train"),
-        "max_epochs": max_epochs or epochs,
-    }
-    print(f"[{name}] training, log: {out / 'train.log'}", flush=True)
-    seconds = run_bundle(REPO / "bundles" / bundle, ["train.json"], overrides, log_file=out / "train.log")
-    print(f"[{name}] trained in {seconds / 60:.1f} min", flush=True)
-
-
-def evaluate(name: str, work_dir: Path) -> None:
-    """Evaluate the best checkpoint of ``name`` on the held-out test images."""
-    bundle, overrides, _ = MODELS[name]
-    out = work_dir / name
-    overrides = {
-        **overrides,
-        "dataset_dir": str(DATASET),
-        "ckpt_dir": str(out / "models"),
-        "output_dir": str(out / "test"),
-    }
-    print(f"[{name}] evaluating, log: {out / 'evaluate.log'}", flush=True)
-    run_bundle(REPO / "bundles" / bundle, ["train.json", "evaluate.json"], overrides, log_file=out / "evaluate.log")
+    overrides = {**overrides, "dataset_dir": str(DATASET), "ckpt_dir": str(out / "models")}
+    if stage == "train":
+        configs, overrides = ["train.json"], {**overrides, "output_dir": str(out / "train"), "max_epochs": max_epochs or epochs}
+    else:
+        configs, overrides = ["train.json", "evaluate.json"], {**overrides, "output_dir": str(out / "test")}
+    print(f"[{name}] {stage}, log: {out / f'{stage}.log'}", flush=True)
+    seconds = run_bundle(REPO / "bundles" / bundle, configs, overrides, log_file=out / f"{stage}.log")
+    print(f"[{name}] {stage} done in {seconds / 60:.1f} min", flush=True)
 
 
 def collect(name: str, work_dir: Path) -> dict:
@@ -206,10 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max_epochs", type=int, default=None, help="override every model's epoch count")
     args = parser.parse_args(argv)
     for name in args.models:
-        if "train" in args.stages:
-            train(name, args.work_dir, args.max_epochs)
-        if "evaluate" in args.stages:
-            evaluate(name, args.work_dir)
+        for stage in ("train", "evaluate"):
+            if stage in args.stages:
+                run_stage(name, stage, args.work_dir, args.max_epochs)
     if "report" in args.stages:
         results = {name: collect(name, args.work_dir) for name in args.models}
         figure = args.output_dir.parent / "figures" / "dsb2018_training_curves.png"

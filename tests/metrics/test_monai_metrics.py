@@ -118,35 +118,20 @@ def test_metric_arguments_are_checked():
         metric(y_pred=torch.zeros(2, 3, 8, 8), y=torch.zeros(2, 3, 8, 8))
 
 
-def test_handler_as_key_metric_of_a_supervised_evaluator(tmp_path):
-    from monai.data import DataLoader, Dataset
-    from monai.engines import SupervisedEvaluator
+def test_handler_as_key_metric_of_a_supervised_evaluator(tmp_path, run_label_evaluator):
     from monai.handlers import MetricsSaver, from_engine
 
     from cellbundles.metrics import DSBScore, InstanceMatching
 
     trues, preds = _label_batch(np.random.default_rng(2), n_images=5)
-    data = [
-        {"image": torch.as_tensor(p[None], dtype=torch.float32), "label": torch.as_tensor(t[None]), "id": i}
-        for i, (t, p) in enumerate(zip(trues, preds))
-    ]
-
-    class LabelPassThrough(torch.nn.Module):
-        """Stands in for a network followed by instance post-processing: returns the input labels."""
-
-        def forward(self, x):
-            return x.round().long()
-
     transform = from_engine(["pred", "label"])
-    evaluator = SupervisedEvaluator(
-        device=torch.device("cpu"),
-        val_data_loader=DataLoader(Dataset(data), batch_size=2),
-        network=LabelPassThrough(),
+    evaluator = run_label_evaluator(
+        trues,
+        preds,
         key_val_metric={"val_f1": InstanceMatching(thresh=0.5, metric_name="f1", output_transform=transform)},
         additional_metrics={"val_dsb": DSBScore(output_transform=transform)},
         val_handlers=[MetricsSaver(save_dir=str(tmp_path), metrics="*", metric_details=None)],
     )
-    evaluator.run()
 
     expected = match_instances_dataset(trues, preds, thresh=0.5)
     assert evaluator.state.metrics["val_f1"] == pytest.approx(expected.f1)

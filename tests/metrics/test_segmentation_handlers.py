@@ -93,30 +93,16 @@ def test_hausdorff_arguments_are_checked():
         metric(y_pred=torch.ones(1, 1, 4, 4, 4), y=torch.ones(1, 1, 4, 4, 4))
 
 
-def test_handlers_in_a_supervised_evaluator():
-    from monai.data import DataLoader, Dataset
-    from monai.engines import SupervisedEvaluator
+def test_handlers_in_a_supervised_evaluator(run_label_evaluator):
     from monai.handlers import from_engine
 
     from cellbundles.metrics import DiceScore, Hausdorff
 
     trues, preds = _image_pairs(np.random.default_rng(3))
-    data = [
-        {"image": torch.as_tensor(p[None], dtype=torch.float32), "label": torch.as_tensor(t[None])}
-        for t, p in zip(trues, preds)
-    ]
-
-    class LabelPassThrough(torch.nn.Module):
-        """Stands in for a network followed by instance post-processing: returns the input labels."""
-
-        def forward(self, x):
-            return x.round().long()
-
     transform = from_engine(["pred", "label"])
-    evaluator = SupervisedEvaluator(
-        device=torch.device("cpu"),
-        val_data_loader=DataLoader(Dataset(data), batch_size=2),
-        network=LabelPassThrough(),
+    evaluator = run_label_evaluator(
+        trues,
+        preds,
         key_val_metric={"val_dice": DiceScore(output_transform=transform)},
         additional_metrics={
             "val_hd": Hausdorff(spacing=SPACING, output_transform=transform),
@@ -124,7 +110,6 @@ def test_handlers_in_a_supervised_evaluator():
             "val_hd_infinite": Hausdorff(spacing=SPACING, metric_name="n_infinite", output_transform=transform),
         },
     )
-    evaluator.run()
 
     expected = [hausdorff(t, p, spacing=SPACING) for t, p in zip(trues, preds)]
     metrics = evaluator.state.metrics
@@ -228,34 +213,20 @@ def test_pixel_overlap_handler_on_an_ignite_engine():
     assert engine.state.metric_details["pixel_iou"].shape == (3, 4)
 
 
-def test_pixel_overlap_handler_in_a_supervised_evaluator():
-    from monai.data import DataLoader, Dataset
-    from monai.engines import SupervisedEvaluator
+def test_pixel_overlap_handler_in_a_supervised_evaluator(run_label_evaluator):
     from monai.handlers import from_engine
 
     from cellbundles.metrics import PixelOverlap
 
     trues, preds = _image_pairs(np.random.default_rng(5))
-    data = [
-        {"image": torch.as_tensor(p[None], dtype=torch.float32), "label": torch.as_tensor(t[None])}
-        for t, p in zip(trues, preds)
-    ]
-
-    class LabelPassThrough(torch.nn.Module):
-        """Stands in for a network followed by instance post-processing: returns the input labels."""
-
-        def forward(self, x):
-            return x.round().long()
-
     transform = from_engine(["pred", "label"])
-    evaluator = SupervisedEvaluator(
-        device=torch.device("cpu"),
-        val_data_loader=DataLoader(Dataset(data), batch_size=3),
-        network=LabelPassThrough(),
+    evaluator = run_label_evaluator(
+        trues,
+        preds,
         key_val_metric={"val_iou": PixelOverlap(output_transform=transform)},
         additional_metrics={"val_recall": PixelOverlap(metric_name="recall", output_transform=transform)},
+        batch_size=3,
     )
-    evaluator.run()
 
     expected = [pixel_scores(t, p) for t, p in zip(trues, preds)]
     assert evaluator.state.metrics["val_iou"] == pytest.approx(np.mean([e["iou"] for e in expected]), abs=1e-12)

@@ -44,7 +44,7 @@ def test_factory_names_and_types():
         semantic_network("mask_rcnn")
 
 
-@pytest.mark.parametrize("name, expected", [("simple_cnn", 22_661), ("resnet_fcn", 11_172_937), ("unet", 1_945_219)])
+@pytest.mark.parametrize("name, expected", [("simple_cnn", 22_661), ("resnet_fcn", 11_172_937), ("unet", 1_948_163)])
 def test_parameter_counts_match_the_documented_table(name, expected):
     assert count_parameters(semantic_network(name)) == expected
 
@@ -104,12 +104,15 @@ def test_simple_cnn_layout_and_activation():
 
 
 def test_unet_matches_the_papers_layer_counts():
-    # 19 convolutions and 4 transposed convolutions, ELU activations, no normalisation
+    # 19 convolutions and 4 transposed convolutions, ELU activations; batch norm after each of the
+    # 18 3x3 convolutions by default, none with norm=None (the paper names no normalisation)
     net = semantic_unet()
     assert sum(isinstance(m, torch.nn.Conv2d) for m in net.modules()) == 19
     assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in net.modules()) == 4
     assert any(isinstance(m, torch.nn.ELU) for m in net.modules())
-    assert not any(isinstance(m, (torch.nn.BatchNorm2d, torch.nn.InstanceNorm2d)) for m in net.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == 18
+    plain = semantic_unet(norm=None)
+    assert not any(isinstance(m, (torch.nn.BatchNorm2d, torch.nn.InstanceNorm2d)) for m in plain.modules())
 
 
 def test_resnet_fcn_bottleneck_layout():

@@ -20,7 +20,7 @@ name            network                                         parameters
 ==============  ==============================================  ==========
 ``simple_cnn``  :class:`SimpleCNN`, six dense layers of 64          22,661
 ``resnet_fcn``  :class:`ResNetFCN`, ResNet-18 encoder           11,172,937
-``unet``        :func:`semantic_unet`, widths 16-32-64-128-256   1,945,219
+``unet``        :func:`semantic_unet`, widths 16-32-64-128-256   1,948,163
 ==============  ==============================================  ==========
 """
 
@@ -154,7 +154,7 @@ def semantic_unet(
     out_channels: int = 3,
     features: Sequence[int] = (16, 32, 64, 128, 256, 16),
     act: str | tuple = "elu",
-    norm: str | tuple | None = None,
+    norm: str | tuple | None = "batch",
     dropout: float = 0.0,
 ) -> BasicUNet:
     """The U-Net of seed 003, as MONAI's ``BasicUNet``.
@@ -165,7 +165,9 @@ def semantic_unet(
     ``upsample="deconv"``. The paper also mentions "6 pooling layers", which does not fit its four
     transposed convolutions; we follow the four. The widths are not given: the default
     ``16-32-64-128-256`` is the usual choice of DSB2018 U-Nets. No normalisation layer is mentioned,
-    hence ``norm=None``; ``BasicUNet`` pads odd sizes itself. The output is logits.
+    but without one (``norm=None``) the network collapsed to all-background within 4 epochs on
+    DSB2018 (Adam lr 1e-3, Dice + CE, validation pixel IoU 0 at every epoch), so the default adds
+    batch normalisation after each convolution; ``BasicUNet`` pads odd sizes itself. The output is logits.
 
     Args:
         spatial_dims: number of spatial dimensions (2 for this method).
@@ -173,7 +175,7 @@ def semantic_unet(
         out_channels: number of classes.
         features: ``BasicUNet`` widths: five levels then the last decoder level.
         act: activation (paper: ELU).
-        norm: normalisation after each convolution, None for none (paper: none stated).
+        norm: normalisation after each convolution, None for none (paper: none stated; default batch).
         dropout: dropout rate after each convolution.
 
     Returns:
