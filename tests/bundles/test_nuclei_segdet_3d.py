@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +18,8 @@ import tifffile
 import torch
 
 from cellbundles.io import read_image, write_image
+
+from bundle_cli import run_monai_bundle, run_python
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundles" / "nuclei_segdet_3d"
@@ -50,29 +48,14 @@ METRICS = (
 )
 
 
-def _python(*args: str, cwd: Path = BUNDLE, timeout: float = 300, check: bool = True) -> tuple[int, str]:
-    """Run ``python <args>`` in ``cwd``; return the exit code and the merged stdout/stderr.
-
-    Each process uses one thread: the runs are tiny and test machines are shared.
-    """
-    done = subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-    )
-    if check and done.returncode != 0:
-        errors = "\n".join(line for line in done.stdout.splitlines() if re.match(r"[\w.]+(Error|Exception): ", line))
-        pytest.fail(f"python {' '.join(args)} failed ({done.returncode}):\n{errors}\n...\n{done.stdout[-3000:]}")
-    return done.returncode, done.stdout
+def _python(*args: str, cwd: Path = BUNDLE, **options) -> tuple[int, str]:
+    """``python <args>`` in ``cwd`` (default: the bundle folder), see :func:`bundle_cli.run_python`."""
+    return run_python(*args, cwd=cwd, **options)
 
 
-def _monai_bundle(*args: str, **options) -> tuple[int, str]:
+def _monai_bundle(*args: str, cwd: Path = BUNDLE, **options) -> tuple[int, str]:
     """``python -m monai.bundle <args>``, as users run the bundle (options of :func:`_python`)."""
-    return _python("-m", "monai.bundle", *args, **options)
+    return run_monai_bundle(*args, cwd=cwd, **options)
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
