@@ -3,14 +3,15 @@
 
 Trains each model with its bundle's ``train.json`` on the fixed split of the vendored DSB2018 subset
 (``configs/datalist.json``: 78 training, 18 validation, 24 test images), evaluates the best
-checkpoint on the 24 held-out test images with ``evaluate.json``, and writes
+checkpoint on the 24 held-out test images with ``evaluate.json``, evaluates the two bundles' shipped
+weights the same way, and writes
 ``docs/benchmarks/dsb2018.{md,json}`` with a table and a figure of the training curves: our
 reproduction of seed 003's Table 1 and seed 002's Table 4. Every step is ``python -m monai.bundle run``
 with overrides, as a user would type it.
 
 Usage::
 
-    python scripts/benchmark_dsb2018.py                      # train (or resume), evaluate, report
+    python scripts/benchmark_dsb2018.py                      # train (or resume), evaluate, shipped, report
     python scripts/benchmark_dsb2018.py --stages report      # only rebuild the report
     python scripts/benchmark_dsb2018.py --models unet --max_epochs 1 --work_dir /tmp/dsb --output_dir /tmp/dsb
 
@@ -42,6 +43,7 @@ MODELS = {
     "resnet_fcn": ("nuclei_semantic_2d", {"network_name": "resnet_fcn"}, 40),
     "simple_cnn": ("nuclei_semantic_2d", {"network_name": "simple_cnn"}, 15),
 }
+SHIPPED_BUNDLES = ("nuclei_resunet_2d", "nuclei_semantic_2d")
 LABELS = {
     "resunet": "ResUNet (seed 002)",
     "unet": "U-Net (seed 003)",
@@ -65,12 +67,27 @@ def run_stage(name: str, stage: str, work_dir: Path, max_epochs: int | None = No
     out = work_dir / name
     overrides = {**overrides, "dataset_dir": str(DATASET), "ckpt_dir": str(out / "models")}
     if stage == "train":
-        configs, overrides = ["train.json"], {**overrides, "output_dir": str(out / "train"), "max_epochs": max_epochs or epochs}
+        configs = ["train.json"]
+        overrides = {**overrides, "output_dir": str(out / "train"), "max_epochs": max_epochs or epochs}
     else:
         configs, overrides = ["train.json", "evaluate.json"], {**overrides, "output_dir": str(out / "test")}
     print(f"[{name}] {stage}, log: {out / f'{stage}.log'}", flush=True)
     seconds = run_bundle(REPO / "bundles" / bundle, configs, overrides, log_file=out / f"{stage}.log")
     print(f"[{name}] {stage} done in {seconds / 60:.1f} min", flush=True)
+
+
+def evaluate_shipped(bundle: str, work_dir: Path) -> dict:
+    """Test metrics and inference time of a bundle's shipped ``models/model.pt`` (its default network)."""
+    out = work_dir / f"shipped_{bundle}"
+    models = REPO / "bundles" / bundle / "models"
+    overrides = {"dataset_dir": str(DATASET), "ckpt_dir": str(models), "output_dir": str(out)}
+    print(f"[{bundle}] evaluating the shipped weights, log: {out}.log", flush=True)
+    run_bundle(REPO / "bundles" / bundle, ["train.json", "evaluate.json"], overrides, log_file=f"{out}.log")
+    summary = json.loads((out / "summary.json").read_text())
+    return {
+        "test": json.loads((out / "metrics.json").read_text())["metrics"],
+        "inference_ms_per_image": 1000 * summary["total_seconds"] / max(summary["n_images"], 1),
+    }
 
 
 def collect(name: str, work_dir: Path) -> dict:
@@ -133,8 +150,8 @@ def draw_curves(results: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def markdown(results: dict, figure: str) -> str:
-    """The report body: table, figure, protocol and its differences from the papers."""
+def markdown(results: dict, shipped: dict, figure: str) -> str:
+    """The report body: tables, figure, protocol and its differences from the papers."""
     lines = [
         "Trained and evaluated with the bundles' own configs (`python -m monai.bundle run`), on the vendored "
         "DSB2018 stage1_train subset (120 images, 5662 nuclei) with the fixed split of `configs/datalist.json`: "
@@ -154,6 +171,22 @@ def markdown(results: dict, figure: str) -> str:
             f"| {test['test_instance_f1_iou0.5']:.3f} | {test['test_dsb_score']:.3f} "
             f"| {r['inference_ms_per_image']:.0f} | {PUBLISHED[name]} |"
         )
+    if shipped:
+        lines += [
+            "",
+            "Shipped weights (`bundles/<bundle>/models/model.pt`, see each bundle's README for how they were "
+            "trained), same 24 test images:",
+            "",
+            "| bundle | pixel IoU | pixel F1 | accuracy@0.5 | instance F1@0.5 | DSB score | inference ms / image |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for bundle, r in shipped.items():
+            test = r["test"]
+            lines.append(
+                f"| `{bundle}` | {test['test_pixel_iou']:.3f} | {test['test_pixel_f1']:.3f} "
+                f"| {test['test_accuracy_iou0.5']:.3f} | {test['test_instance_f1_iou0.5']:.3f} "
+                f"| {test['test_dsb_score']:.3f} | {r['inference_ms_per_image']:.0f} |"
+            )
     lines += [
         "",
         f"![training curves]({figure})",
@@ -185,8 +218,8 @@ def markdown(results: dict, figure: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--stages", nargs="+", default=["train", "evaluate", "report"],
-                        choices=["train", "evaluate", "report"])  # fmt: skip
+    parser.add_argument("--stages", nargs="+", default=["train", "evaluate", "shipped", "report"],
+                        choices=["train", "evaluate", "shipped", "report"])  # fmt: skip
     parser.add_argument("--work_dir", type=Path, default=REPO / "outputs" / "dsb2018")
     parser.add_argument("--output_dir", type=Path, default=REPO / "docs" / "benchmarks")
     parser.add_argument("--max_epochs", type=int, default=None, help="override every model's epoch count")
@@ -195,12 +228,16 @@ def main(argv: list[str] | None = None) -> int:
         for stage in ("train", "evaluate"):
             if stage in args.stages:
                 run_stage(name, stage, args.work_dir, args.max_epochs)
+    shipped = {}
+    if "shipped" in args.stages:
+        shipped = {bundle: evaluate_shipped(bundle, args.work_dir) for bundle in SHIPPED_BUNDLES}
     if "report" in args.stages:
         results = {name: collect(name, args.work_dir) for name in args.models}
         figure = args.output_dir.parent / "figures" / "dsb2018_training_curves.png"
         draw_curves(results, figure)
-        body = markdown(results, Path("..", "figures", figure.name).as_posix())
-        write_report("dsb2018", {"machine": machine_description(), "models": results}, body, args.output_dir)
+        body = markdown(results, shipped, Path("..", "figures", figure.name).as_posix())
+        payload = {"machine": machine_description(), "models": results, "shipped": shipped}
+        write_report("dsb2018", payload, body, args.output_dir)
         print(body)
     return 0
 

@@ -1,0 +1,55 @@
+"""scripts/benchmark_dsb2018.py report stage: table and training-curve figure from a finished work folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from cellbundles.networks import semantic_network
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "benchmark_dsb2018.py"
+METRICS = {
+    "test_pixel_iou": 0.8123,
+    "test_pixel_precision": 0.9,
+    "test_pixel_recall": 0.88,
+    "test_pixel_f1": 0.8911,
+    "test_accuracy_iou0.5": 0.4567,
+    "test_instance_f1_iou0.5": 0.61,
+    "test_dsb_score": 0.3456,
+}
+
+
+def _finished_run(work: Path) -> None:
+    """A simple-CNN run as the train and evaluate stages leave it: 3 epochs, best at epoch 2."""
+    run = work / "simple_cnn"
+    (run / "train").mkdir(parents=True)
+    (run / "test").mkdir()
+    (run / "models").mkdir()
+    rows = ["epoch,train_loss,lr,epoch_seconds,elapsed_seconds,val_pixel_iou,val_accuracy_iou0.5"]
+    rows += ["1,1.5,0.001,30,30,0.5,0.2", "2,1.2,0.001,30,60,0.7,0.3", "3,1.1,0.001,30,90,0.6,0.25"]
+    (run / "train" / "training_history.csv").write_text("\n".join(rows) + "\n")
+    (run / "test" / "metrics.json").write_text(json.dumps({"metrics": METRICS}))
+    (run / "test" / "summary.json").write_text(json.dumps({"n_images": 24, "total_seconds": 12.0}))
+    torch.save(semantic_network("simple_cnn").state_dict(), run / "models" / "model.pt")
+
+
+def test_report_stage_writes_the_table_and_the_curves(tmp_path):
+    _finished_run(tmp_path / "work")
+    out = tmp_path / "docs" / "benchmarks"
+    command = [sys.executable, str(SCRIPT), "--models", "simple_cnn", "--stages", "report"]
+    command += ["--work_dir", str(tmp_path / "work"), "--output_dir", str(out)]
+    subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
+
+    markdown = (out / "dsb2018.md").read_text()
+    row = next(line for line in markdown.splitlines() if line.startswith("| Simple CNN"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    # parameters, training minutes, epochs (best), pixel IoU, pixel F1, accuracy, instance F1, DSB, ms / image
+    assert cells[1:10] == ["22,661", "1.5", "3 (2)", "0.812", "0.891", "0.457", "0.610", "0.346", "500"]
+    assert (tmp_path / "docs" / "figures" / "dsb2018_training_curves.png").stat().st_size > 10_000
+    report = json.loads((out / "dsb2018.json").read_text())
+    assert report["models"]["simple_cnn"]["best_epoch"] == 2
+    assert report["models"]["simple_cnn"]["test"] == METRICS
