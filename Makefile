@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/benchmark.py metrics
 	$(BIN)/python scripts/benchmark.py segdet
+	$(BIN)/python scripts/benchmark_dsb2018.py
 
 clean:
 	rm -rf $(VENV) outputs

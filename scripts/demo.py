@@ -27,6 +27,16 @@ from cellbundles.bundle_run import run_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "bundles" / "nuclei_segdet_3d"
+BUNDLES_2D = ("nuclei_resunet_2d", "nuclei_semantic_2d")
+DSB = REPO / "data" / "samples" / "dsb2018_stage1_train"
+# held-out DSB2018 test images (the "test" section of the 2D bundles' configs/datalist.json):
+# two fluorescence fields (sparse, crowded) and two stained-tissue images
+DSB_TEST_IMAGES = (
+    "27c30f9011492f234e4587c9a4b53c787037d486f658821196fe354240ac3c47",
+    "d6a880b1f6056f3086679de5c810e7af87cdf3bbbd0533a83e3681817fce40fc",
+    "40946065f7e4b6038599fbfd419f2a67e7635b6f89db3ed6c0d67c8801521af1",
+    "5d75a63972ef643efd7c42f20668b167f2af43635d6263962d84e62e7609ab51",
+)
 SAMPLES = (
     ("gonuclear_ovule_3d", REPO / "data/samples/gonuclear_ovule_3d/images", None),
     ("qcanet_mouse_embryo_3d", REPO / "data/samples/qcanet_mouse_embryo_3d/images", "[1.75, 0.8, 0.8]"),
@@ -75,19 +85,68 @@ def draw_figure(rows: list[tuple[str, Path]], path: Path) -> None:
     print(f"wrote {path}", flush=True)
 
 
+def run_2d_demo(output_dir: Path) -> None:
+    """Both 2D bundles on held-out DSB2018 images; a figure with image, truth and each bundle's instances."""
+    import shutil
+
+    inputs = output_dir / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    for stem in DSB_TEST_IMAGES:
+        shutil.copyfile(DSB / "images" / f"{stem}.png", inputs / f"{stem}.png")
+    for bundle in BUNDLES_2D:
+        run_bundle(REPO / "bundles" / bundle, ["inference.json"],
+                   {"dataset_dir": str(inputs), "output_dir": str(output_dir / bundle)}, echo=True)  # fmt: skip
+    draw_2d_figure(output_dir, output_dir.parent / "nuclei_2d_demo.png")
+
+
+def draw_2d_figure(output_dir: Path, path: Path) -> None:
+    """One row per DSB2018 test image: the image, its annotation and the instances of each 2D bundle."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cellbundles.io import read_image
+    from cellbundles.metrics import match_instances
+    from cellbundles.visualize import label_colors
+
+    columns = 2 + len(BUNDLES_2D)
+    figure, axes = plt.subplots(len(DSB_TEST_IMAGES), columns, figsize=(3.6 * columns, 3.6 * len(DSB_TEST_IMAGES)))
+    for row, stem in enumerate(DSB_TEST_IMAGES):
+        image, _ = read_image(DSB / "images" / f"{stem}.png")
+        truth, _ = read_image(DSB / "labels" / f"{stem}.png")
+        panels = [(image[..., :3], "image (held out)"), (label_colors(truth), f"annotation: {int(truth.max())} nuclei")]
+        for bundle in BUNDLES_2D:
+            instances, _ = read_image(output_dir / bundle / f"{stem}_instances.tif")
+            accuracy = match_instances(truth, instances, thresh=0.5).accuracy
+            panels.append((label_colors(instances), f"{bundle}: {len(set(instances.flat)) - 1}, acc@0.5 {accuracy:.2f}"))
+        for axis, (picture, title) in zip(axes[row], panels):
+            axis.imshow(picture, interpolation="nearest")
+            axis.set_title(title, fontsize=8)
+            axis.axis("off")
+    figure.suptitle("nuclei_resunet_2d (seed 002) and nuclei_semantic_2d (seed 003, ResNet FCN), shipped weights", fontsize=11)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    print(f"wrote {path}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output_dir", type=Path, default=REPO / "outputs" / "demo")
     parser.add_argument("--mc_dropout_samples", type=int, default=20, help="Monte-Carlo dropout passes (0: off)")
     args = parser.parse_args(argv)
-    if not (BUNDLE / "models" / "model.pt").exists():
-        parser.error(f"{BUNDLE / 'models' / 'model.pt'} is missing: the shipped weights are needed for the demo.")
+    for bundle in (BUNDLE.name, *BUNDLES_2D):
+        weights = REPO / "bundles" / bundle / "models" / "model.pt"
+        if not weights.exists():
+            parser.error(f"{weights} is missing: the shipped weights are needed for the demo.")
     rows = []
     for name, dataset_dir, input_spacing in SAMPLES:
         output_dir = args.output_dir / name
         run_inference(dataset_dir, output_dir, input_spacing, args.mc_dropout_samples)
         rows.append((name, output_dir))
     draw_figure(rows, args.output_dir / "nuclei_segdet_3d_demo.png")
+    run_2d_demo(args.output_dir / "dsb2018")
     return 0
 
 
