@@ -192,7 +192,9 @@ def markdown(results: dict, shipped: dict, figure: str) -> str:
         f"![training curves]({figure})",
         "",
         "Inference time: mean wall-clock per test image of the evaluate run (loading, sliding-window "
-        "network, post-processing, metrics, writing), on this CPU.",
+        "network, post-processing, metrics, writing). Training minutes and inference times are wall-clock "
+        "on the machine below; when it ran other jobs at the same time (the `epoch_seconds` column of each "
+        "`training_history.csv` shows it) they are upper bounds.",
         "",
         "## Differences from the papers' protocols",
         "",
