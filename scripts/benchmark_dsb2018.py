@@ -150,6 +150,13 @@ def draw_curves(results: dict, path: Path) -> None:
     plt.close(figure)
 
 
+def _test_cells(result: dict) -> str:
+    """Table cells: pixel IoU, pixel F1, accuracy@0.5, instance F1@0.5, DSB score, inference ms per image."""
+    test = result["test"]
+    names = ("test_pixel_iou", "test_pixel_f1", "test_accuracy_iou0.5", "test_instance_f1_iou0.5", "test_dsb_score")
+    return " | ".join([*(f"{test[name]:.3f}" for name in names), f"{result['inference_ms_per_image']:.0f}"])
+
+
 def markdown(results: dict, shipped: dict, figure: str) -> str:
     """The report body: tables, figure, protocol and its differences from the papers."""
     lines = [
@@ -164,13 +171,8 @@ def markdown(results: dict, shipped: dict, figure: str) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, r in results.items():
-        test = r["test"]
-        lines.append(
-            f"| {LABELS[name]} | {r['parameters']:,} | {r['training_minutes']:.1f} | {r['epochs']} ({r['best_epoch']}) "
-            f"| {test['test_pixel_iou']:.3f} | {test['test_pixel_f1']:.3f} | {test['test_accuracy_iou0.5']:.3f} "
-            f"| {test['test_instance_f1_iou0.5']:.3f} | {test['test_dsb_score']:.3f} "
-            f"| {r['inference_ms_per_image']:.0f} | {PUBLISHED[name]} |"
-        )
+        training = f"{r['parameters']:,} | {r['training_minutes']:.1f} | {r['epochs']} ({r['best_epoch']})"
+        lines.append(f"| {LABELS[name]} | {training} | {_test_cells(r)} | {PUBLISHED[name]} |")
     if shipped:
         lines += [
             "",
@@ -180,13 +182,7 @@ def markdown(results: dict, shipped: dict, figure: str) -> str:
             "| bundle | pixel IoU | pixel F1 | accuracy@0.5 | instance F1@0.5 | DSB score | inference ms / image |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        for bundle, r in shipped.items():
-            test = r["test"]
-            lines.append(
-                f"| `{bundle}` | {test['test_pixel_iou']:.3f} | {test['test_pixel_f1']:.3f} "
-                f"| {test['test_accuracy_iou0.5']:.3f} | {test['test_instance_f1_iou0.5']:.3f} "
-                f"| {test['test_dsb_score']:.3f} | {r['inference_ms_per_image']:.0f} |"
-            )
+        lines += [f"| `{bundle}` | {_test_cells(r)} |" for bundle, r in shipped.items()]
     lines += [
         "",
         f"![training curves]({figure})",
