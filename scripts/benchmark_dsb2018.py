@@ -92,20 +92,15 @@ def evaluate_shipped(bundle: str, work_dir: Path) -> dict:
 
 def collect(name: str, work_dir: Path) -> dict:
     """The numbers of one model: parameters, training history and test metrics."""
-    import torch
-
     from cellbundles.networks import count_parameters
 
     out = work_dir / name
     history = read_history(out / "train" / "training_history.csv")
     metrics = json.loads((out / "test" / "metrics.json").read_text())
     summary = json.loads((out / "test" / "summary.json").read_text())
-    state = torch.load(out / "models" / "model.pt", map_location="cpu", weights_only=True)
-    network = _network(name)
-    network.load_state_dict(state)
     validation = [float(row["val_pixel_iou"]) for row in history if row.get("val_pixel_iou")]
     return {
-        "parameters": count_parameters(network),
+        "parameters": count_parameters(_network(name)),
         "epochs": len(history),
         "best_epoch": 1 + max(range(len(validation)), key=validation.__getitem__) if validation else None,
         "training_minutes": float(history[-1]["elapsed_seconds"]) / 60 if history else None,
