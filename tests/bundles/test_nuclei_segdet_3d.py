@@ -58,6 +58,12 @@ def _monai_bundle(*args: str, cwd: Path = BUNDLE, **options) -> tuple[int, str]:
     return run_monai_bundle(*args, cwd=cwd, **options)
 
 
+def _infer(bundle: Path, dataset: Path, out: Path, *options: str, check: bool = True) -> tuple[int, str]:
+    """``inference.json`` of ``bundle`` on ``dataset`` (a folder or one file) into ``out``, plus ``options``."""
+    args = ["run", "--config_file", INFERENCE, "--bundle_root", str(bundle), "--dataset_dir", str(dataset)]
+    return _monai_bundle(*args, "--output_dir", str(out), *options, cwd=bundle, check=check)
+
+
 def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
@@ -138,18 +144,7 @@ def inference_run(bundle_copy, tmp_path_factory) -> dict[str, object]:
     shutil.copy(SAMPLE, inputs / SAMPLE.name)
     array, spacing = read_image(SAMPLE)
     write_image(inputs / "ovule.nii.gz", array, spacing)
-    _, log = _monai_bundle(
-        "run",
-        "--config_file",
-        INFERENCE,
-        "--bundle_root",
-        str(bundle_copy),
-        "--dataset_dir",
-        str(inputs),
-        "--output_dir",
-        str(outputs),
-        cwd=bundle_copy,
-    )
+    _, log = _infer(bundle_copy, inputs, outputs)
     return {"inputs": inputs, "outputs": outputs, "log": log}
 
 
@@ -282,22 +277,7 @@ def test_inference_on_a_nifti_writes_nifti(inference_run):
 def test_inference_with_mc_dropout_writes_uncertainty(bundle_copy, tmp_path):
     # a threshold of 0 makes every density maximum a peak, so that the untrained network yields rows
     out = tmp_path / "out"
-    _monai_bundle(
-        "run",
-        "--config_file",
-        INFERENCE,
-        "--bundle_root",
-        str(bundle_copy),
-        "--dataset_dir",
-        str(SAMPLE),
-        "--output_dir",
-        str(out),
-        "--mc_dropout_samples",
-        "3",
-        "--peak_threshold",
-        "0.0",
-        cwd=bundle_copy,
-    )
+    _infer(bundle_copy, SAMPLE, out, "--mc_dropout_samples", "3", "--peak_threshold", "0.0")
     _, centroids = _read_rows(out / "1135_centroids.csv")
     columns, uncertainty = _read_rows(out / "1135_uncertainty.csv")
     assert columns == ["id", "z", "y", "x", "z_um", "y_um", "x_um", "radius_um", "uncertain"]
@@ -313,19 +293,7 @@ def test_inference_rejects_a_file_that_is_no_image(bundle_copy, tmp_path):
     inputs, out = tmp_path / "inputs", tmp_path / "out"
     inputs.mkdir()
     (inputs / "bad.tif").write_text("this is not a TIFF file\n")
-    code, log = _monai_bundle(
-        "run",
-        "--config_file",
-        INFERENCE,
-        "--bundle_root",
-        str(bundle_copy),
-        "--dataset_dir",
-        str(inputs),
-        "--output_dir",
-        str(out),
-        cwd=bundle_copy,
-        check=False,
-    )
+    code, log = _infer(bundle_copy, inputs, out, check=False)
     assert code != 0
     assert f"ValueError: {inputs / 'bad.tif'}: cannot read" in log
     assert not out.exists() or not list(out.glob("bad_*"))
@@ -338,15 +306,12 @@ def test_inference_asks_for_the_spacing_of_a_tiff_without_one(bundle_copy, tmp_p
     volume = tifffile.imread(SAMPLE)[:24, :40, :40]
     tifffile.imwrite(inputs / "plain.tif", volume)
     assert read_image(inputs / "plain.tif")[1] is None
-    args = ["run", "--config_file", INFERENCE, "--bundle_root", str(bundle_copy), "--dataset_dir", str(inputs)]
-    args += ["--output_dir", str(out)]
-
-    code, log = _monai_bundle(*args, cwd=bundle_copy, check=False)
+    code, log = _infer(bundle_copy, inputs, out, check=False)
     assert code != 0
     assert "--input_spacing" in log and str(inputs / "plain.tif") in log
     assert not out.exists() or not list(out.glob("plain_*"))
 
-    _monai_bundle(*args, "--input_spacing", "[1.0, 0.5, 0.5]", cwd=bundle_copy)
+    _infer(bundle_copy, inputs, out, "--input_spacing", "[1.0, 0.5, 0.5]")
     instances, spacing = read_image(out / "plain_instances.tif")
     assert instances.shape == volume.shape
     assert spacing == pytest.approx((1.0, 0.5, 0.5))
