@@ -101,16 +101,21 @@ def _write_text(path: Path, text: str) -> None:
         Path(tmp).write_text(text, encoding="utf-8")
 
 
-def write_report(section: str, results: dict, markdown_body: str, output_dir: Path) -> tuple[Path, Path]:
-    """Write ``<section>.json`` (results + machine) and ``<section>.md`` (machine table + body)."""
+def write_report(
+    section: str, results: dict, markdown_body: str, output_dir: Path, command: str | None = None
+) -> tuple[Path, Path]:
+    """Write ``<section>.json`` (results + machine) and ``<section>.md`` (machine table + body).
+
+    ``command`` is the command line named in the header (default ``python scripts/benchmark.py <section>``).
+    """
     machine = machine_description()
     payload = {"section": section, "machine": machine, **results}
     json_path, md_path = output_dir / f"{section}.json", output_dir / f"{section}.md"
     _write_text(json_path, json.dumps(payload, indent=2) + "\n")
     machine_rows = "\n".join(f"| {k} | {v} |" for k, v in machine.items())
+    command = command or f"python scripts/benchmark.py {section}{' --quick' if results.get('quick') else ''}"
     header = (
-        f"# Benchmark: {section}\n\nProduced by `python scripts/benchmark.py {section}"
-        f"{' --quick' if results.get('quick') else ''}`; raw numbers in `{json_path.name}`.\n\n"
+        f"# Benchmark: {section}\n\nProduced by `{command}`; raw numbers in `{json_path.name}`.\n\n"
         f"| machine | |\n| --- | --- |\n{machine_rows}\n\n"
     )
     _write_text(md_path, header + markdown_body)

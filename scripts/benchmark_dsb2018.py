@@ -4,7 +4,7 @@
 Trains each model with its bundle's ``train.json`` on the fixed split of the vendored DSB2018 subset
 (``configs/datalist.json``: 78 training, 18 validation, 24 test images), evaluates the best
 checkpoint on the 24 held-out test images with ``evaluate.json``, evaluates the two bundles' shipped
-weights the same way, and writes
+weights the same way (the ResUNet's with and without the split of touching nuclei), and writes
 ``docs/benchmarks/dsb2018.{md,json}`` with a table and a figure of the training curves: our
 reproduction of seed 003's Table 1 and seed 002's Table 4. Every step is ``python -m monai.bundle run``
 with overrides, as a user would type it.
@@ -16,6 +16,9 @@ Usage::
     python scripts/benchmark_dsb2018.py --models unet --max_epochs 1 --work_dir /tmp/dsb --output_dir /tmp/dsb
 
 Training resumes from the last checkpoint of ``<work_dir>/<model>/models`` when it is run again.
+The report takes the rows of models without results in ``<work_dir>`` (and the shipped rows, when
+the ``shipped`` stage is not run) unchanged from the previous ``dsb2018.json``, and says so under the
+table with the date each row was measured.
 """
 
 from __future__ import annotations
@@ -35,15 +38,23 @@ from cellbundles.engines import read_history  # noqa: E402
 
 DATASET = REPO / "data" / "samples" / "dsb2018_stage1_train"
 
+# seed 002's instances: connected components of the mask (the bundle's default splits touching nuclei)
+CONNECTED_COMPONENTS = {"split_h": 0.0, "fill_holes": False}
 # name -> (bundle folder, overrides, epochs). Epochs: seed 003 Table 2 for its variants (simple CNN
 # 15, ResNet 40, U-Net 20); seed 002 stopped its ResUNet after 25-60 epochs, we allow 40.
 MODELS = {
-    "resunet": ("nuclei_resunet_2d", {}, 40),
+    "resunet": ("nuclei_resunet_2d", CONNECTED_COMPONENTS, 40),
     "unet": ("nuclei_semantic_2d", {"network_name": "unet"}, 20),
     "resnet_fcn": ("nuclei_semantic_2d", {"network_name": "resnet_fcn"}, 40),
     "simple_cnn": ("nuclei_semantic_2d", {"network_name": "simple_cnn"}, 15),
 }
-SHIPPED_BUNDLES = ("nuclei_resunet_2d", "nuclei_semantic_2d")
+# shipped-weights rows: name -> (bundle folder, overrides, table label)
+SHIPPED = {
+    "nuclei_resunet_2d": ("nuclei_resunet_2d", {}, "`nuclei_resunet_2d` (default: touching nuclei split)"),
+    "nuclei_resunet_2d_components": (
+        "nuclei_resunet_2d", CONNECTED_COMPONENTS, "`nuclei_resunet_2d`, connected components (seed 002)"),
+    "nuclei_semantic_2d": ("nuclei_semantic_2d", {}, "`nuclei_semantic_2d` (ResNet FCN, seeded watershed)"),
+}  # fmt: skip
 LABELS = {
     "resunet": "ResUNet (seed 002)",
     "unet": "U-Net (seed 003)",
@@ -76,12 +87,13 @@ def run_stage(name: str, stage: str, work_dir: Path, max_epochs: int | None = No
     print(f"[{name}] {stage} done in {seconds / 60:.1f} min", flush=True)
 
 
-def evaluate_shipped(bundle: str, work_dir: Path) -> dict:
+def evaluate_shipped(name: str, work_dir: Path) -> dict:
     """Test metrics and inference time of a bundle's shipped ``models/model.pt`` (its default network)."""
-    out = work_dir / f"shipped_{bundle}"
+    bundle, overrides, _ = SHIPPED[name]
+    out = work_dir / f"shipped_{name}"
     models = REPO / "bundles" / bundle / "models"
-    overrides = {"dataset_dir": str(DATASET), "ckpt_dir": str(models), "output_dir": str(out)}
-    print(f"[{bundle}] evaluating the shipped weights, log: {out}.log", flush=True)
+    overrides = {**overrides, "dataset_dir": str(DATASET), "ckpt_dir": str(models), "output_dir": str(out)}
+    print(f"[{name}] evaluating the shipped weights, log: {out}.log", flush=True)
     run_bundle(REPO / "bundles" / bundle, ["train.json", "evaluate.json"], overrides, log_file=f"{out}.log")
     summary = json.loads((out / "summary.json").read_text())
     return {
@@ -109,6 +121,31 @@ def collect(name: str, work_dir: Path) -> dict:
         "inference_ms_per_image": 1000 * summary["total_seconds"] / max(summary["n_images"], 1),
         "n_test_images": summary["n_images"],
     }
+
+
+def gather(names: list[str], work_dir: Path, previous: dict, date: str) -> dict:
+    """Each model's numbers from ``work_dir``, or, for a model without results there, its row of the
+    previous report (``previous["models"]``); every row records the date it was ``measured``."""
+    results = {}
+    for name in names:
+        if (work_dir / name / "test" / "metrics.json").exists():
+            results[name] = {**collect(name, work_dir), "measured": date}
+        elif name in previous.get("models", {}):
+            results[name] = {"measured": previous["machine"]["date"], **previous["models"][name]}
+        else:
+            raise FileNotFoundError(
+                f"{work_dir / name / 'test' / 'metrics.json'} is missing and no earlier report holds {name!r}: "
+                "run its train and evaluate stages first."
+            )
+    return results
+
+
+def carried_note(rows: dict, labels: dict, date: str) -> list[str]:
+    """A line naming the rows measured before this run, with their dates (none: no line)."""
+    carried = [f"{labels[name]} ({row['measured'][:10]})" for name, row in rows.items() if row["measured"] != date]
+    if not carried:
+        return []
+    return ["", "Rows carried unchanged from an earlier run of this script: " + ", ".join(carried) + "."]
 
 
 def _network(name: str):
@@ -152,7 +189,7 @@ def _test_cells(result: dict) -> str:
     return " | ".join([*(f"{test[name]:.3f}" for name in names), f"{result['inference_ms_per_image']:.0f}"])
 
 
-def markdown(results: dict, shipped: dict, figure: str) -> str:
+def markdown(results: dict, shipped: dict, figure: str, date: str) -> str:
     """The report body: tables, figure, protocol and its differences from the papers."""
     lines = [
         "Trained and evaluated with the bundles' own configs (`python -m monai.bundle run`), on the vendored "
@@ -168,6 +205,7 @@ def markdown(results: dict, shipped: dict, figure: str) -> str:
     for name, r in results.items():
         training = f"{r['parameters']:,} | {r['training_minutes']:.1f} | {r['epochs']} ({r['best_epoch']})"
         lines.append(f"| {LABELS[name]} | {training} | {_test_cells(r)} | {PUBLISHED[name]} |")
+    lines += carried_note(results, LABELS, date)
     if shipped:
         lines += [
             "",
@@ -177,7 +215,8 @@ def markdown(results: dict, shipped: dict, figure: str) -> str:
             "| bundle | pixel IoU | pixel F1 | accuracy@0.5 | instance F1@0.5 | DSB score | inference ms / image |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        lines += [f"| `{bundle}` | {_test_cells(r)} |" for bundle, r in shipped.items()]
+        lines += [f"| {SHIPPED[name][2]} | {_test_cells(r)} |" for name, r in shipped.items()]
+        lines += carried_note(shipped, {name: SHIPPED[name][2] for name in shipped}, date)
     lines += [
         "",
         f"![training curves]({figure})",
@@ -200,7 +239,8 @@ def markdown(results: dict, shipped: dict, figure: str) -> str:
         "- ResUNet widths 32-64-128-256 (3.6 M parameters) instead of the paper's 64-512 (14.5 M), to train on "
         "this CPU; its output is up-sampled to full resolution (the paper's is half size).",
         "- Seed 003's networks predict 3 classes (background, interior, border) and instances come from a "
-        "seeded watershed; seed 002's ResUNet predicts 2 classes and instances are connected components.",
+        "seeded watershed; seed 002's ResUNet predicts 2 classes and instances are connected components (the "
+        "ResUNet row); the shipped `nuclei_resunet_2d` splits touching nuclei by default (its README).",
         "- Seed 003's 'accuracy' is pixel accuracy and its IoU the mean IoU; seed 002's IoU is on its own "
         "validation split. The instance metrics (accuracy TP/(TP+FP+FN) at IoU 0.5, the DSB score averaged "
         "over IoU 0.5-0.95) are what StarDist and the Kaggle challenge report.",
@@ -221,16 +261,21 @@ def main(argv: list[str] | None = None) -> int:
         for stage in ("train", "evaluate"):
             if stage in args.stages:
                 run_stage(name, stage, args.work_dir, args.max_epochs)
-    shipped = {}
+    date = machine_description()["date"]
+    report_path = args.output_dir / "dsb2018.json"
+    previous = json.loads(report_path.read_text()) if report_path.exists() else {}
     if "shipped" in args.stages:
-        shipped = {bundle: evaluate_shipped(bundle, args.work_dir) for bundle in SHIPPED_BUNDLES}
+        shipped = {name: {**evaluate_shipped(name, args.work_dir), "measured": date} for name in SHIPPED}
+    else:
+        shipped = {name: {"measured": previous["machine"]["date"], **row} for name, row in previous.get("shipped", {}).items()
+                   if name in SHIPPED}  # fmt: skip
     if "report" in args.stages:
-        results = {name: collect(name, args.work_dir) for name in args.models}
+        results = gather(args.models, args.work_dir, previous, date)
         figure = args.output_dir.parent / "figures" / "dsb2018_training_curves.png"
         draw_curves(results, figure)
-        body = markdown(results, shipped, Path("..", "figures", figure.name).as_posix())
-        payload = {"machine": machine_description(), "models": results, "shipped": shipped}
-        write_report("dsb2018", payload, body, args.output_dir)
+        body = markdown(results, shipped, Path("..", "figures", figure.name).as_posix(), date)
+        payload = {"models": results, "shipped": shipped}
+        write_report("dsb2018", payload, body, args.output_dir, command="python scripts/benchmark_dsb2018.py")
         print(body)
     return 0
 

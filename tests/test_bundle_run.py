@@ -48,6 +48,13 @@ def test_run_bundle_writes_the_log_and_returns_seconds(tmp_path):
     assert "ran with hello" in (tmp_path / "logs" / "run.log").read_text()
 
 
+def test_booleans_and_lists_arrive_with_their_python_types(tmp_path):
+    bundle = _bundle(tmp_path / "b", "$print('types', [type(v).__name__ for v in (@flag, @off, @sizes)], @off, @sizes)")
+    overrides = {"flag": True, "off": False, "sizes": [0.5, 2]}
+    run_bundle(bundle, ["run.json"], overrides, log_file=tmp_path / "run.log")
+    assert "types ['bool', 'bool', 'list'] False [0.5, 2]" in (tmp_path / "run.log").read_text()
+
+
 def test_run_bundle_raises_when_the_run_fails(tmp_path):
     bundle = _bundle(tmp_path / "b", "$1 / 0")
     with pytest.raises(subprocess.CalledProcessError):

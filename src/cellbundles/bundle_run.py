@@ -25,7 +25,10 @@ def bundle_run_command(
     Args:
         bundle_dir: the bundle folder (its ``configs/`` holds the config files).
         configs: config file names in ``configs/``, merged in order (e.g. ``["train.json", "evaluate.json"]``).
-        overrides: ``--key value`` overrides; strings are passed as they are, other values as JSON.
+        overrides: ``--key value`` overrides; strings are passed as they are, other values as Python
+            literals (``repr``), which the command line parser (Fire) turns back into numbers, lists
+            and ``True`` / ``False`` (JSON's ``true`` would arrive as a string). ``monai.bundle run``
+            drops ``None`` overrides, so a config cannot be set to None from the command line.
     """
     bundle_dir = Path(bundle_dir)
     files = [str(bundle_dir / "configs" / name) for name in configs]
@@ -33,7 +36,7 @@ def bundle_run_command(
     command += ["--config_file", files[0] if len(files) == 1 else json.dumps(files)]
     command += ["--bundle_root", str(bundle_dir), "--logging_file", str(bundle_dir / "configs" / "logging.conf")]
     for key, value in (overrides or {}).items():
-        command += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+        command += [f"--{key}", value if isinstance(value, str) else repr(value)]
     return command
 
 

@@ -53,3 +53,39 @@ def test_report_stage_writes_the_table_and_the_curves(tmp_path):
     report = json.loads((out / "dsb2018.json").read_text())
     assert report["models"]["simple_cnn"]["best_epoch"] == 2
     assert report["models"]["simple_cnn"]["test"] == METRICS
+
+
+def _report(work: Path, out: Path, models: list[str]) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(SCRIPT), "--models", *models, "--stages", "report"]
+    command += ["--work_dir", str(work), "--output_dir", str(out)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_report_carries_rows_of_models_not_in_the_work_folder(tmp_path):
+    _finished_run(tmp_path / "work")
+    out = tmp_path / "docs" / "benchmarks"
+    out.mkdir(parents=True)
+    unet = {"parameters": 1948163, "epochs": 13, "best_epoch": 3, "training_minutes": 9.7, "n_test_images": 24,
+            "history": [{"epoch": "1", "train_loss": "1.0", "val_pixel_iou": "0.6"}],
+            "test": {**METRICS, "test_pixel_iou": 0.726}, "inference_ms_per_image": 911.0}  # fmt: skip
+    shipped = {"test": METRICS, "inference_ms_per_image": 330.0}
+    earlier = {"machine": {"date": "2026-01-02T03:04:05+00:00"}, "models": {"unet": unet},
+               "shipped": {"nuclei_semantic_2d": shipped}}  # fmt: skip
+    (out / "dsb2018.json").write_text(json.dumps(earlier))
+    assert _report(tmp_path / "work", out, ["simple_cnn", "unet"]).returncode == 0
+
+    markdown = (out / "dsb2018.md").read_text()
+    row = next(line for line in markdown.splitlines() if line.startswith("| U-Net"))
+    assert "| 1,948,163 | 9.7 | 13 (3) | 0.726 |" in row
+    assert "carried unchanged from an earlier run of this script: U-Net (seed 003) (2026-01-02)." in markdown
+    assert "Simple CNN (seed 003) (" not in markdown  # measured now
+    assert "`nuclei_semantic_2d` (ResNet FCN, seeded watershed) | 0.812 |" in markdown
+    report = json.loads((out / "dsb2018.json").read_text())
+    assert report["models"]["unet"]["measured"] == "2026-01-02T03:04:05+00:00"
+    assert report["models"]["simple_cnn"]["measured"][:10] == report["machine"]["date"][:10]
+
+
+def test_report_names_the_missing_results(tmp_path):
+    result = _report(tmp_path / "work", tmp_path / "out", ["unet"])
+    assert result.returncode != 0
+    assert "unet" in result.stderr and "metrics.json is missing" in result.stderr

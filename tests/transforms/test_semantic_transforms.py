@@ -203,3 +203,5 @@ def test_instances_from_network_outputs_in_a_postprocessing_chain():
     softmax = torch.stack([torch.as_tensor(labels == 0), torch.as_tensor(labels > 0)]).float()
     merged = InstancesFromBinaryd("pred", instance_keys="binary")({"pred": softmax})["binary"]
     assert merged.shape == (1, 20, 40) and set(torch.unique(merged).tolist()) == {0, 1}
+    split = InstancesFromBinaryd("pred", instance_keys="binary", split_h=0.5, fill_holes=True)({"pred": softmax})
+    assert set(torch.unique(split["binary"]).tolist()) == {0, 1, 2}

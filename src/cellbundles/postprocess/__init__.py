@@ -6,7 +6,7 @@ numpy / scipy / scikit-image only: importing this package does not import torch 
 from __future__ import annotations
 
 from .peaks import BatchDensityPeaks, count_from_density, find_density_peaks
-from .semantic import instances_from_binary, instances_from_three_class, remove_small_instances
+from .semantic import instances_from_binary, instances_from_three_class, remove_small_instances, split_touching
 from .uncertainty import flag_most_uncertain, mc_uncertainty_radii
 from .watershed import seeded_watershed, watershed_from_markers
 
@@ -20,5 +20,6 @@ __all__ = [
     "mc_uncertainty_radii",
     "remove_small_instances",
     "seeded_watershed",
+    "split_touching",
     "watershed_from_markers",
 ]

@@ -478,7 +478,8 @@ def dsb_augmentations(
 
 
 class InstancesFromBinaryd(MapTransform):
-    """Instance labels as connected components of a decollated network output (:func:`instances_from_binary`).
+    """Instance labels from a decollated foreground output (:func:`instances_from_binary`): connected
+    components, or touching objects split by a distance-transform watershed when ``split_h`` is set.
 
     Args:
         keys: keys of the ``(C, [D,] H, W)`` foreground probabilities (e.g. after ``Activationsd``).
@@ -488,6 +489,9 @@ class InstancesFromBinaryd(MapTransform):
         threshold: foreground probability threshold.
         min_size: smallest instance kept, in pixels.
         connectivity: 1 (4-neighbourhood in 2D) up to the number of spatial dimensions.
+        fill_holes: fill the holes of the foreground mask first.
+        split_h: 0: connected components; positive: the ``h`` of :func:`split_touching`.
+        split_sigma: smoothing of the distance transform for the split, in pixels.
         allow_missing_keys: skip missing keys.
     """
 
@@ -499,14 +503,22 @@ class InstancesFromBinaryd(MapTransform):
         threshold: float = 0.5,
         min_size: int = 0,
         connectivity: int = 1,
+        fill_holes: bool = False,
+        split_h: float = 0.0,
+        split_sigma: float = 1.0,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.instance_keys = ensure_tuple_rep(instance_keys, len(self.keys))
         self.channel = channel
-        self.threshold = threshold
-        self.min_size = min_size
-        self.connectivity = connectivity
+        self.options = dict(
+            threshold=threshold,
+            min_size=min_size,
+            connectivity=connectivity,
+            fill_holes=fill_holes,
+            split_h=split_h,
+            split_sigma=split_sigma,
+        )
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
@@ -515,7 +527,7 @@ class InstancesFromBinaryd(MapTransform):
             if value.ndim < 3:
                 raise ValueError(f"{key!r} must be channel-first (C, [D,] H, W), got shape {tuple(value.shape)}.")
             foreground = convert_to_numpy(value)[self.channel]
-            labels = instances_from_binary(foreground, self.threshold, self.min_size, self.connectivity)
+            labels = instances_from_binary(foreground, **self.options)
             d[instance_key] = convert_to_dst_type(labels[None], value, dtype=np.int32)[0]
         return d
 
