@@ -497,3 +497,25 @@ def test_torchrun_trains_on_two_cpu_processes(tmp_path):
     assert float(best[0]) == pytest.approx(_epoch_metrics(log)[1]["val_pixel_iou"], abs=6e-5)
     _, rows = _read_rows(history)
     assert [row["epoch"] for row in rows] == ["1"]
+
+
+@pytest.mark.parametrize("config", ["inference.json", "train.json"])
+def test_resunet_postprocessing_splits_touching_nuclei(config):
+    """The configured post-processing: holes filled, touching nuclei split; ``split_h 0`` merges them."""
+    from monai.bundle import ConfigParser
+
+    rows, cols = np.indices((40, 60))
+    nuclei = ((rows - 20) ** 2 + (cols - 19) ** 2 <= 100) | ((rows - 20) ** 2 + (cols - 38) ** 2 <= 100)
+    nuclei[20, 19] = False  # a one-pixel hole
+    logits = torch.stack([torch.as_tensor(~nuclei), torch.as_tensor(nuclei)]).float() * 4.0
+    key = "postprocessing" if config == "inference.json" else "validate#postprocessing"
+    counts = {}
+    for split_h in (None, 0.0):
+        parser = ConfigParser()
+        parser.read_config(str(BUNDLES / "nuclei_resunet_2d" / "configs" / config))
+        if split_h is not None:
+            parser["split_h"] = split_h
+        instances = np.asarray(parser.get_parsed_content(key)({"pred": logits})["instances"])[0]
+        counts[split_h] = instances.max()
+        assert instances[20, 19] > 0  # the hole is filled either way
+    assert counts == {None: 2, 0.0: 1}

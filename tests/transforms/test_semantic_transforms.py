@@ -203,5 +203,10 @@ def test_instances_from_network_outputs_in_a_postprocessing_chain():
     softmax = torch.stack([torch.as_tensor(labels == 0), torch.as_tensor(labels > 0)]).float()
     merged = InstancesFromBinaryd("pred", instance_keys="binary")({"pred": softmax})["binary"]
     assert merged.shape == (1, 20, 40) and set(torch.unique(merged).tolist()) == {0, 1}
-    split = InstancesFromBinaryd("pred", instance_keys="binary", split_h=0.5, fill_holes=True)({"pred": softmax})
-    assert set(torch.unique(split["binary"]).tolist()) == {0, 1, 2}
+    # two touching discs: one component, split in two at their neck
+    rows, cols = np.indices((30, 50))
+    discs = ((rows - 15) ** 2 + (cols - 15) ** 2 <= 81) | ((rows - 15) ** 2 + (cols - 32) ** 2 <= 81)
+    softmax = torch.stack([torch.as_tensor(~discs), torch.as_tensor(discs)]).float()
+    options = {"split_h": 1.0, "fill_holes": True}
+    assert InstancesFromBinaryd("pred")({"pred": softmax})["instances"].max() == 1
+    assert InstancesFromBinaryd("pred", **options)({"pred": softmax})["instances"].max() == 2
