@@ -118,12 +118,12 @@ def instances_from_binary(
     array = to_numpy(prob_or_mask)
     if array.ndim not in (2, 3):
         raise ValueError(f"prob_or_mask must be a 2D or 3D array without channel axis, got shape {array.shape}.")
+    if split_h < 0:
+        raise ValueError(f"split_h must be >= 0 (0: no split), got {split_h}.")
     mask = array if array.dtype == bool else array > threshold
     structure = _structure(mask.ndim, connectivity)
     if fill_holes:
         mask = ndimage.binary_fill_holes(mask)
-    if split_h < 0:
-        raise ValueError(f"split_h must be >= 0 (0: no split), got {split_h}.")
     if split_h == 0:
         labels = ndimage.label(mask, structure=structure)[0]
     else:
