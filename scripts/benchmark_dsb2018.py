@@ -53,7 +53,7 @@ SHIPPED = {
     "nuclei_resunet_2d": ("nuclei_resunet_2d", {}, "`nuclei_resunet_2d` (default: touching nuclei split)"),
     "nuclei_resunet_2d_components": (
         "nuclei_resunet_2d", CONNECTED_COMPONENTS, "`nuclei_resunet_2d`, connected components (seed 002)"),
-    "nuclei_semantic_2d": ("nuclei_semantic_2d", {}, "`nuclei_semantic_2d` (ResNet FCN, seeded watershed)"),
+    "nuclei_semantic_2d": ("nuclei_semantic_2d", {}, "`nuclei_semantic_2d` (U-Net, seeded watershed)"),
 }  # fmt: skip
 LABELS = {
     "resunet": "ResUNet (seed 002)",

@@ -79,7 +79,7 @@ def test_report_carries_rows_of_models_not_in_the_work_folder(tmp_path):
     assert "| 1,948,163 | 9.7 | 13 (3) | 0.726 |" in row
     assert "carried unchanged from an earlier run of this script: U-Net (seed 003) (2026-01-02)." in markdown
     assert "Simple CNN (seed 003) (" not in markdown  # measured now
-    assert "`nuclei_semantic_2d` (ResNet FCN, seeded watershed) | 0.812 |" in markdown
+    assert "`nuclei_semantic_2d` (U-Net, seeded watershed) | 0.812 |" in markdown
     report = json.loads((out / "dsb2018.json").read_text())
     assert report["models"]["unet"]["measured"] == "2026-01-02T03:04:05+00:00"
     assert report["models"]["simple_cnn"]["measured"][:10] == report["machine"]["date"][:10]

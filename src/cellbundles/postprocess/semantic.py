@@ -82,11 +82,25 @@ def split_touching(
     distance = ndimage.distance_transform_edt(mask, sampling=spacing_array(spacing, mask.ndim))
     if sigma > 0:
         distance = ndimage.gaussian_filter(distance, sigma)
-    # the regional maxima of the reconstruction of (distance - h) under distance: one plateau per
-    # dome at least h high (skimage's h_maxima marks the tops instead, two for a dome with twin peaks)
-    domes = reconstruction(distance - h, distance, method="dilation")
-    markers = ndimage.label(local_maxima(domes, allow_borders=True) & mask)[0]
+    components = ndimage.label(mask)[0]
+    markers = np.zeros(mask.shape, dtype=np.int32)
+    n_markers = 0
+    # one connected component at a time: the reconstruction's cost grows faster than the pixel count
+    for index, box in enumerate(ndimage.find_objects(components), start=1):
+        inside = components[box] == index
+        peaks = _h_maxima(np.where(inside, distance[box], 0.0), h) & inside
+        peak_labels, count = ndimage.label(peaks)
+        markers[box][peaks] = peak_labels[peaks] + n_markers
+        n_markers += count
     return watershed_from_markers(mask, markers, spacing, unseeded="label")
+
+
+def _h_maxima(image: np.ndarray, h: float) -> np.ndarray:
+    """Boolean mask of the h-maxima of ``image``: the regional maxima of the reconstruction by dilation
+    of ``image - h`` under ``image``, one plateau per dome rising at least ``h`` above its saddles
+    (skimage's ``h_maxima`` marks the top pixels instead: two for a dome with twin peaks)."""
+    domes = reconstruction(image - h, image, method="dilation")
+    return local_maxima(domes, allow_borders=True).astype(bool)
 
 
 def instances_from_binary(
