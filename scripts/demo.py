@@ -124,7 +124,7 @@ def draw_2d_figure(output_dir: Path, path: Path) -> None:
             axis.imshow(picture, interpolation="nearest")
             axis.set_title(title, fontsize=8)
             axis.axis("off")
-    figure.suptitle("nuclei_resunet_2d (seed 002) and nuclei_semantic_2d (seed 003, ResNet FCN), shipped weights", fontsize=11)
+    figure.suptitle("nuclei_resunet_2d (seed 002) and nuclei_semantic_2d (seed 003, U-Net), shipped weights", fontsize=11)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
