@@ -268,6 +268,26 @@ def test_resumed_training_appends_to_the_history(tiny_training, resumed_training
     assert float(after[2]["elapsed_seconds"]) > float(before[1]["elapsed_seconds"])
 
 
+@pytest.mark.slow
+def test_training_starts_from_float16_pretrained_weights(bundle, tiny_datalist, model_file, tmp_path):
+    # the shipped weights may be float16 (nuclei_semantic_2d 0.1.0); with learning rate 0 the trained
+    # parameters stay those of the pretrained file, which a start from random weights would not give
+    pretrained = {name: value.half() for name, value in torch.load(model_file, weights_only=True).items()}
+    torch.save(pretrained, tmp_path / "pretrained.pt")
+    args = ["run", "--config_file", TRAIN, "--bundle_root", ".", "--datalist", str(tiny_datalist)]
+    args += ["--dataset_dir", str(DSB), "--ckpt_dir", str(tmp_path / "models"), "--output_dir", str(tmp_path / "eval")]
+    args += ["--pretrained_weights", str(tmp_path / "pretrained.pt")]
+    args += _cli({"max_epochs": 1, "learning_rate": 0.0, **TINY_TRAINING, **TINY_NETWORK[bundle]})
+    _, log = run_monai_bundle(*args, cwd=BUNDLES / bundle)
+    assert f"Restored all variables from {tmp_path / 'pretrained.pt'}" in log
+    trained = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
+    parameters = dict(_network(bundle).named_parameters())
+    assert parameters and set(parameters) <= set(trained)
+    for name in parameters:
+        assert trained[name].dtype == torch.float32
+        assert torch.equal(trained[name], pretrained[name].float()), name
+
+
 # --------------------------------------------------------------------------------------------------
 # evaluation
 
