@@ -89,3 +89,43 @@ def test_report_names_the_missing_results(tmp_path):
     result = _report(tmp_path / "work", tmp_path / "out", ["unet"])
     assert result.returncode != 0
     assert "unet" in result.stderr and "metrics.json is missing" in result.stderr
+
+
+def _benchmark_module():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import benchmark_dsb2018
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return benchmark_dsb2018
+
+
+def test_scores_by_image_type_of_written_instances(tmp_path):
+    # exact instances on fluorescence images, nothing found on the others: known pixel IoU and accuracy
+    from cellbundles.io import read_labels, write_image
+
+    bench = _benchmark_module()
+    image_type = {s["id"]: s["modality_guess"] for s in json.loads((bench.DATASET / "manifest.json").read_text())["samples"]}
+    test_items = json.loads((bench.REPO / "bundles" / "nuclei_resunet_2d" / "configs" / "datalist.json").read_text())["test"]
+    nuclei = {"all": 0}
+    for item in test_items:
+        stem = Path(item["image"]).stem
+        truth = read_labels(bench.DATASET / item["label"])[0].squeeze()
+        found = truth if image_type[stem] == "fluorescence" else 0 * truth
+        write_image(tmp_path / f"{stem}_instances.tif", found)
+        count = len(set(truth.ravel().tolist()) - {0})
+        nuclei[image_type[stem]] = nuclei.get(image_type[stem], 0) + count
+        nuclei["all"] += count
+
+    scores = bench.scores_by_image_type(tmp_path, "nuclei_resunet_2d")
+    assert set(scores) == set(nuclei) and {"fluorescence", "color_stain"} <= set(scores)
+    assert scores["all"]["n_images"] == len(test_items)
+    for group, result in scores.items():
+        assert result["n_nuclei"] == nuclei[group]
+    assert scores["fluorescence"]["pixel_iou"] == 1.0 and scores["fluorescence"]["accuracy_iou0.5"] == 1.0
+    assert scores["color_stain"]["pixel_iou"] == 0.0 and scores["color_stain"]["accuracy_iou0.5"] == 0.0
+    assert scores["all"]["accuracy_iou0.5"] == nuclei["fluorescence"] / nuclei["all"]
+
+    table = "\n".join(bench.by_image_type_table({"nuclei_resunet_2d": {"by_image_type": scores}}))
+    assert f"fluorescence ({scores['fluorescence']['n_images']} images, {nuclei['fluorescence']} nuclei)" in table
+    assert "| 0.000 / 0.000 | 1.000 / 1.000 |" in table  # color_stain, fluorescence
