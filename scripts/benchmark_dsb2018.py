@@ -109,15 +109,16 @@ def scores_by_image_type(eval_dir: Path, bundle: str) -> dict:
     brightfield, color_stain) and over all test images."""
     import numpy as np
 
-    from cellbundles.io import read_labels
+    from cellbundles.data import load_datalist
+    from cellbundles.io import image_stem, read_labels
     from cellbundles.metrics import match_instances_dataset, pixel_scores
 
     image_type = {s["id"]: s["modality_guess"] for s in json.loads((DATASET / "manifest.json").read_text())["samples"]}
-    datalist = json.loads((REPO / "bundles" / bundle / "configs" / "datalist.json").read_text())["test"]
+    datalist = load_datalist(REPO / "bundles" / bundle / "configs" / "datalist.json", "test", base_dir=DATASET)
     pairs: dict[str, list] = {}
     for item in datalist:
-        stem = Path(item["image"]).stem
-        truth = read_labels(DATASET / item["label"])[0].squeeze()
+        stem = image_stem(item["image"])
+        truth = read_labels(item["label"])[0].squeeze()
         pred = read_labels(eval_dir / f"{stem}_instances.tif")[0].squeeze()
         for group in (image_type[stem], "all"):
             pairs.setdefault(group, []).append((truth, pred))
