@@ -104,3 +104,30 @@ def test_load_errors(tmp_path):
     with pytest.raises(ValueError, match=r"'validation'.*\['training', 'test'\]"):
         load_datalist(tmp_path / "d.json", "validation")
     assert load_datalist(tmp_path / "d.json", "test") == [{"image": str(tmp_path / "b.tif")}]
+
+
+def test_stratified_split_keeps_group_proportions(tmp_path):
+    root = tmp_path / "strat"
+    groups = {}
+    for index in range(40):
+        sample_id = f"s{index:02d}"
+        write_image(root / "images" / f"{sample_id}.tif", np.zeros((4, 4), np.uint8))
+        groups[sample_id] = "big" if index < 30 else ("small" if index < 38 else "rare")
+    datalist = build_datalist(root, val_fraction=0.1, test_fraction=0.2, seed=1, strata=groups)
+    per_section = {
+        section: sorted(groups[stem] for stem in _ids(datalist[section])) for section in ("training", "validation", "test")
+    }
+    # rounded shares within each group: big 30 -> 6 test / 3 val, small 8 -> 2 / 1, rare 2 -> 0 / 0
+    assert per_section["test"] == ["big"] * 6 + ["small"] * 2
+    assert per_section["validation"] == ["big"] * 3 + ["small"] * 1
+    assert per_section["training"].count("rare") == 2
+    assert sum(len(datalist[section]) for section in ("training", "validation", "test")) == 40
+    again = build_datalist(root, val_fraction=0.1, test_fraction=0.2, seed=1, strata=groups)
+    assert again == datalist
+    other = build_datalist(root, val_fraction=0.1, test_fraction=0.2, seed=2, strata=groups)
+    assert _ids(other["test"]) != _ids(datalist["test"])
+
+
+def test_stratified_split_rejects_bad_fractions(dataset):
+    with pytest.raises(ValueError, match="val_fraction"):
+        build_datalist(dataset, val_fraction=1.2, strata={})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,27 @@ def _section_sizes(n_samples: int, val_fraction: float, test_fraction: float) ->
     return n_val, n_test
 
 
+def _split(indices: np.ndarray, n_val: int, n_test: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Shuffle ``indices`` and cut them into ``n_test`` test, ``n_val`` validation and training indices."""
+    order = indices[rng.permutation(len(indices))]
+    return {"test": order[:n_test], "validation": order[n_test : n_test + n_val], "training": order[n_test + n_val :]}
+
+
+def _stratified_split(
+    groups: list[str], val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, np.ndarray]:
+    """:func:`_split` within each group with rounded shares (no minimum), groups in sorted order."""
+    _section_sizes(len(groups), val_fraction, test_fraction)
+    rng = np.random.default_rng(seed)
+    groups_array = np.asarray(groups, dtype=object)
+    parts = []
+    for group in sorted(set(groups)):
+        members = np.flatnonzero(groups_array == group)
+        n_val, n_test = round(val_fraction * len(members)), round(test_fraction * len(members))
+        parts.append(_split(members, n_val, n_test, rng))
+    return {section: np.concatenate([part[section] for part in parts]) for section in DATALIST_SECTIONS}
+
+
 def _datalist_item(sample: dict[str, str], root: Path) -> dict[str, Any]:
     item: dict[str, Any] = {key: Path(sample[key]).relative_to(root).as_posix() for key in PATH_KEYS if key in sample}
     spacing = read_spacing(sample["image"])
@@ -63,20 +85,30 @@ def _datalist_item(sample: dict[str, str], root: Path) -> dict[str, Any]:
 
 
 def build_datalist(
-    root: str | os.PathLike, *, val_fraction: float = 0.2, test_fraction: float = 0.0, seed: int = 0
+    root: str | os.PathLike,
+    *,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.0,
+    seed: int = 0,
+    strata: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Build a decathlon-style datalist of a dataset folder in the canonical layout, with a random split.
 
     The split depends only on the sample ids and ``seed``: the ids are sorted, shuffled with
     ``numpy.random.default_rng(seed)``, the first ones go to ``test``, the next to ``validation``, the
     rest to ``training``; each section is then sorted by id. A non-zero fraction gets at least one sample
-    as long as one training sample remains. Spacing is read from the file headers only (no pixel data).
+    as long as one training sample remains. With ``strata`` (sample id -> group name, e.g. image type and
+    size), the split is drawn within each group with rounded fractions, so every section keeps the
+    groups' proportions (groups too small for a rounded share stay in ``training``). Spacing is read from
+    the file headers only (no pixel data).
 
     Args:
         root: dataset folder (see :func:`cellbundles.data.layout.find_samples`).
         val_fraction: share of the samples in ``validation``, in [0, 1).
         test_fraction: share of the samples in ``test``, in [0, 1).
         seed: seed of the shuffle.
+        strata: optional group of every sample id, for a stratified split; ids missing from it form
+            one group of their own.
 
     Returns:
         ``{"name", "spacing_unit": "um", "training", "validation", "test"}`` (see the module docstring).
@@ -88,13 +120,11 @@ def build_datalist(
     """
     root = Path(root)
     samples = find_samples(root)
-    n_val, n_test = _section_sizes(len(samples), val_fraction, test_fraction)
-    order = np.random.default_rng(seed).permutation(len(samples))
-    sections = {
-        "test": order[:n_test],
-        "validation": order[n_test : n_test + n_val],
-        "training": order[n_test + n_val :],
-    }
+    if strata is None:
+        n_val, n_test = _section_sizes(len(samples), val_fraction, test_fraction)
+        sections = _split(np.arange(len(samples)), n_val, n_test, np.random.default_rng(seed))
+    else:
+        sections = _stratified_split([strata.get(s["id"], "") for s in samples], val_fraction, test_fraction, seed)
     datalist: dict[str, Any] = {"name": root.absolute().name, "spacing_unit": "um"}
     for section in DATALIST_SECTIONS:
         datalist[section] = [_datalist_item(samples[index], root) for index in sorted(sections[section])]
