@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .distance import ForegroundDistanceLoss
 from .segdet import SegDetLoss
 
-__all__ = ["SegDetLoss"]
+__all__ = ["ForegroundDistanceLoss", "SegDetLoss"]

@@ -5,6 +5,7 @@ numpy / scipy / scikit-image only: importing this package does not import torch 
 
 from __future__ import annotations
 
+from .distance import instances_from_distance, normalised_distance
 from .peaks import BatchDensityPeaks, count_from_density, find_density_peaks
 from .semantic import instances_from_binary, instances_from_three_class, remove_small_instances, split_touching
 from .uncertainty import flag_most_uncertain, mc_uncertainty_radii
@@ -16,8 +17,10 @@ __all__ = [
     "find_density_peaks",
     "flag_most_uncertain",
     "instances_from_binary",
+    "instances_from_distance",
     "instances_from_three_class",
     "mc_uncertainty_radii",
+    "normalised_distance",
     "remove_small_instances",
     "seeded_watershed",
     "split_touching",

@@ -65,6 +65,7 @@ def watershed_from_markers(
     spacing: Sequence[float] | float | None = None,
     unseeded: str = "label",
     first_unseeded_label: int | None = None,
+    relief: np.ndarray | None = None,
 ) -> np.ndarray:
     """Flood a boolean mask from labelled markers on the negated distance transform of the mask.
 
@@ -81,6 +82,8 @@ def watershed_from_markers(
         unseeded: ``"label"`` or ``"drop"``.
         first_unseeded_label: label of the first unseeded component; None: one more than the
             largest marker.
+        relief: the landscape to flood instead of the negated distance transform (for example a
+            network's negated distance-to-boundary prediction), of the shape of ``mask``.
 
     Returns:
         int32 instance labels of the shape of ``mask``, 0 background.
@@ -94,8 +97,11 @@ def watershed_from_markers(
     markers = np.where(mask, markers, 0).astype(np.int32)
     labels = np.zeros(mask.shape, dtype=np.int32)
     if markers.any():
-        distance = ndimage.distance_transform_edt(mask, sampling=spacing_array(spacing, mask.ndim))
-        labels = watershed(-distance, markers, mask=mask).astype(np.int32)
+        if relief is None:
+            relief = -ndimage.distance_transform_edt(mask, sampling=spacing_array(spacing, mask.ndim))
+        elif np.shape(relief) != mask.shape:
+            raise ValueError(f"relief must have the shape of the mask {mask.shape}, got {np.shape(relief)}.")
+        labels = watershed(relief, markers, mask=mask).astype(np.int32)
     if unseeded == "label":
         leftover, count = ndimage.label(mask & (labels == 0))
         if count:

@@ -11,6 +11,16 @@ from .density import (
     CentroidsToDensityDict,
     render_gaussian_density,
 )
+from .distance import (
+    INSTANCE_METHODS,
+    InstancesFromDistanced,
+    InstancesFromDistanceD,
+    InstancesFromDistanceDict,
+    InstancesToDistanceTarget,
+    InstancesToDistanceTargetd,
+    InstancesToDistanceTargetD,
+    InstancesToDistanceTargetDict,
+)
 from .outputs import SaveOutputsd, spacing_from_affine
 from .postprocess import (
     DensityCountd,
@@ -88,7 +98,15 @@ __all__ = [
     "DensityPeaksD",
     "DensityPeaksDict",
     "DensityPeaksd",
+    "INSTANCE_METHODS",
     "INVERT_MODES",
+    "InstancesFromDistanceD",
+    "InstancesFromDistanceDict",
+    "InstancesFromDistanced",
+    "InstancesToDistanceTarget",
+    "InstancesToDistanceTargetD",
+    "InstancesToDistanceTargetDict",
+    "InstancesToDistanceTargetd",
     "InstancesFromBinaryD",
     "InstancesFromBinaryDict",
     "InstancesFromBinaryd",

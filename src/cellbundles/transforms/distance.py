@@ -1,0 +1,157 @@
+"""Transforms of the foreground + normalised-distance output of the 2D nuclei networks (our addition to seeds 002/003).
+
+- :class:`InstancesToDistanceTarget`: instance labels -> ``(2, H, W)`` target: foreground class and the
+  normalised distance to each nucleus' own boundary (:func:`cellbundles.postprocess.normalised_distance`).
+- :class:`InstancesFromDistanced`: instance labels from the network's ``(3, H, W)`` logits (two foreground
+  classes, one distance logit), by the distance-seeded watershed or by the seeds' own pipelines on the
+  foreground alone (connected components, seed 002; distance-transform split of touching nuclei).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+
+import numpy as np
+import torch
+from monai.config import DtypeLike, KeysCollection, NdarrayOrTensor
+from monai.transforms import MapTransform, Transform
+from monai.utils import TransformBackends, convert_to_dst_type, convert_to_numpy, ensure_tuple_rep
+
+from cellbundles.postprocess import instances_from_binary, instances_from_distance, normalised_distance
+
+from .utils import as_instance_labels, describe
+
+__all__ = [
+    "INSTANCE_METHODS",
+    "InstancesFromDistanceD",
+    "InstancesFromDistanceDict",
+    "InstancesFromDistanced",
+    "InstancesToDistanceTarget",
+    "InstancesToDistanceTargetD",
+    "InstancesToDistanceTargetDict",
+    "InstancesToDistanceTargetd",
+]
+
+INSTANCE_METHODS = ("distance", "split", "components")
+"""Values of ``method`` in :class:`InstancesFromDistanced`."""
+
+
+class InstancesToDistanceTarget(Transform):
+    """Two-channel training target of a foreground + distance network from channel-first instance labels.
+
+    Channel 0: foreground class (0 background, 1 nucleus); channel 1: normalised distance in [0, 1].
+
+    Args:
+        dtype: output dtype.
+    """
+
+    backend = [TransformBackends.NUMPY]
+
+    def __init__(self, dtype: DtypeLike = np.float32) -> None:
+        self.dtype = dtype
+
+    def __call__(self, labels: NdarrayOrTensor) -> NdarrayOrTensor:
+        """
+        Args:
+            labels: ``(1, [D,] H, W)`` instance labels, 0 background.
+
+        Returns:
+            ``(2, [D,] H, W)`` target of the type of ``labels``.
+        """
+        array = as_instance_labels(convert_to_numpy(labels), describe(labels, "instance labels"))
+        if array.ndim < 3 or array.shape[0] != 1:
+            raise ValueError(f"{describe(labels, 'instance labels')} must have shape (1, [D,] H, W), got {array.shape}.")
+        target = np.concatenate([array > 0, normalised_distance(array[0])[None]]).astype(np.float32)
+        return convert_to_dst_type(target, labels, dtype=self.dtype)[0]
+
+
+class InstancesToDistanceTargetd(MapTransform):
+    """Dictionary version of :class:`InstancesToDistanceTarget` (replaces the labels in place)."""
+
+    backend = InstancesToDistanceTarget.backend
+
+    def __init__(self, keys: KeysCollection, dtype: DtypeLike = np.float32, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.converter = InstancesToDistanceTarget(dtype)
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.converter(d[key])
+        return d
+
+
+class InstancesFromDistanced(MapTransform):
+    """Instance labels from decollated ``(3, [D,] H, W)`` logits of a foreground + distance network.
+
+    The foreground probability is the softmax of channels 0-1 (channel 1: nucleus), the distance the
+    sigmoid of channel 2. ``method``:
+
+    - ``"distance"``: :func:`cellbundles.postprocess.instances_from_distance` (the default of the bundle);
+    - ``"split"``: the foreground alone, touching nuclei split by a distance-transform watershed of the mask;
+    - ``"components"``: the foreground's connected components (seed 002's pipeline).
+
+    Args:
+        keys: keys of the logits.
+        instance_keys: output keys of the ``(1, [D,] H, W)`` int32 labels (type and metadata of the input).
+        method: one of :data:`INSTANCE_METHODS`.
+        threshold: foreground probability threshold.
+        seed_threshold: normalised distance of the seed cores (``"distance"``).
+        min_seed_size: smallest seed core in pixels (``"distance"``).
+        min_size: smallest instance kept, in pixels.
+        fill_holes: fill the holes of the foreground mask.
+        split_h: the ``h`` of :func:`cellbundles.postprocess.split_touching` (``"split"``).
+        allow_missing_keys: skip missing keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = "pred",
+        instance_keys: KeysCollection = "instances",
+        method: str = "distance",
+        threshold: float = 0.5,
+        seed_threshold: float = 0.5,
+        min_seed_size: int = 3,
+        min_size: int = 0,
+        fill_holes: bool = True,
+        split_h: float = 1.0,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        if method not in INSTANCE_METHODS:
+            raise ValueError(f"method must be one of {INSTANCE_METHODS}, got {method!r}.")
+        self.instance_keys = ensure_tuple_rep(instance_keys, len(self.keys))
+        self.method = method
+        self.threshold = threshold
+        self.seed_threshold = seed_threshold
+        self.min_seed_size = min_seed_size
+        self.min_size = min_size
+        self.fill_holes = fill_holes
+        self.split_h = split_h
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key, instance_key in self.key_iterator(d, self.instance_keys):
+            logits = torch.as_tensor(d[key]).float()
+            if logits.ndim < 3 or logits.shape[0] != 3:
+                raise ValueError(
+                    f"{key!r} must hold (3, [D,] H, W) logits (background, nucleus, distance), got shape {tuple(logits.shape)}."
+                )
+            foreground = torch.softmax(logits[:2], 0)[1].cpu().numpy()
+            if self.method == "distance":
+                distance = torch.sigmoid(logits[2]).cpu().numpy()
+                labels = instances_from_distance(
+                    foreground, distance, self.threshold, self.seed_threshold, self.min_seed_size, self.min_size,
+                    self.fill_holes,
+                )
+            else:
+                split_h = self.split_h if self.method == "split" else 0.0
+                labels = instances_from_binary(
+                    foreground, self.threshold, self.min_size, fill_holes=self.fill_holes, split_h=split_h
+                )
+            d[instance_key] = convert_to_dst_type(labels[None], d[key], dtype=np.int32)[0]
+        return d
+
+
+InstancesToDistanceTargetD = InstancesToDistanceTargetDict = InstancesToDistanceTargetd
+InstancesFromDistanceD = InstancesFromDistanceDict = InstancesFromDistanced
