@@ -40,7 +40,9 @@ TINY_NETWORK = {
     "nuclei_resunet_2d": {"network_def#features": [8, 16, 32, 64]},
     "nuclei_semantic_2d": {"network_name": "unet", "network_def#features": [4, 8, 16, 32, 64, 4]},
 }
-CLASSES = {"nuclei_resunet_2d": 2, "nuclei_semantic_2d": 3}
+CLASSES = {"nuclei_resunet_2d": 3, "nuclei_semantic_2d": 3}
+# the validation metric that selects model.pt, schedules the learning rate and stops early
+KEY_METRIC = {"nuclei_resunet_2d": "val_accuracy_iou0.5", "nuclei_semantic_2d": "val_pixel_iou"}
 TINY_TRAINING = {"batch_size": 2, "patch_size": [64, 64]}
 HISTORY_COLUMNS = ("train_loss", "lr", "val_pixel_iou", "val_accuracy_iou0.5")
 TEST_METRICS = (
@@ -216,7 +218,7 @@ def test_train_writes_checkpoints_history_and_the_key_metric(bundle, tiny_traini
     ckpt = tiny_training["ckpt"]
     assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint_epoch=2.pt", "model.pt"]
     log = tiny_training["log"]
-    assert "Got new best metric of val_pixel_iou" in log
+    assert f"Got new best metric of {KEY_METRIC[bundle]}" in log
     assert "Saved checkpoint at epoch: 2" in log
     logged = _epoch_metrics(log)
     assert sorted(logged) == [1, 2]
@@ -512,30 +514,37 @@ def test_torchrun_trains_on_two_cpu_processes(tmp_path):
     assert set(checkpoint["model"]) == set(_network(name).state_dict())  # saved without the DDP wrapper
     assert log.count("Epoch[1] Metrics -- ") == 1  # StatsHandler on rank 0 only
     # both ranks compute the key metric over both validation images
-    best = re.findall(r"Got new best metric of val_pixel_iou: (\S+)", log)
+    best = re.findall(r"Got new best metric of val_accuracy_iou0.5: (\S+)", log)
     assert len(best) >= 1 and len(set(best)) == 1
-    assert float(best[0]) == pytest.approx(_epoch_metrics(log)[1]["val_pixel_iou"], abs=6e-5)
+    assert float(best[0]) == pytest.approx(_epoch_metrics(log)[1]["val_accuracy_iou0.5"], abs=6e-5)
     _, rows = _read_rows(history)
     assert [row["epoch"] for row in rows] == ["1"]
 
 
 @pytest.mark.parametrize("config", ["inference.json", "train.json"])
 def test_resunet_postprocessing_splits_touching_nuclei(config):
-    """The configured post-processing: holes filled, touching nuclei split; ``split_h 0`` merges them."""
+    """The configured post-processing: holes filled; touching nuclei split by the distance head (default) or
+    the split of the mask; ``instance_method components`` (seed 002) merges them."""
     from monai.bundle import ConfigParser
 
+    from cellbundles.postprocess import normalised_distance
+
     rows, cols = np.indices((40, 60))
-    nuclei = ((rows - 20) ** 2 + (cols - 19) ** 2 <= 100) | ((rows - 20) ** 2 + (cols - 38) ** 2 <= 100)
+    labels = np.zeros((40, 60), np.int32)
+    labels[(rows - 20) ** 2 + (cols - 19) ** 2 <= 100] = 1
+    labels[((rows - 20) ** 2 + (cols - 38) ** 2 <= 100) & (labels == 0)] = 2
+    nuclei = labels > 0
     nuclei[20, 19] = False  # a one-pixel hole
-    logits = torch.stack([torch.as_tensor(~nuclei), torch.as_tensor(nuclei)]).float() * 4.0
+    distance = torch.as_tensor(normalised_distance(labels)).clamp(1e-3, 1 - 1e-3)
+    logits = torch.stack([torch.as_tensor(~nuclei).float() * 4.0, torch.as_tensor(nuclei).float() * 4.0, torch.logit(distance)])
     key = "postprocessing" if config == "inference.json" else "validate#postprocessing"
     counts = {}
-    for split_h in (None, 0.0):
+    for method in (None, "split", "components"):
         parser = ConfigParser()
         parser.read_config(str(BUNDLES / "nuclei_resunet_2d" / "configs" / config))
-        if split_h is not None:
-            parser["split_h"] = split_h
+        if method is not None:
+            parser["instance_method"] = method
         instances = np.asarray(parser.get_parsed_content(key)({"pred": logits})["instances"])[0]
-        counts[split_h] = instances.max()
+        counts[method] = instances.max()
         assert instances[20, 19] > 0  # the hole is filled either way
-    assert counts == {None: 2, 0.0: 1}
+    assert counts == {None: 2, "split": 2, "components": 1}
