@@ -5,6 +5,7 @@
     python -m cellbundles.synth nuclei3d --n 10 --out data/phantoms3d --seed 0 --shape 64 128 128 --spacing 0.8 0.5 0.5
     python -m cellbundles.synth nuclei2d --n 20 --out data/phantoms2d
     python -m cellbundles.synth cells2d --n 20 --out data/cells2d --p-two-nuclei 0.1
+    python -m cellbundles.synth nuclei3d_random --n 100 --out data/random3d --fix photons=25 --fix "radius_um=[3, 5.5]"
 
 The samples and files written are described in :mod:`cellbundles.synth.dataset`.
 """
@@ -12,6 +13,7 @@ The samples and files written are described in :mod:`cellbundles.synth.dataset`.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,12 +24,23 @@ __all__ = ["main"]
 _COUNT_ARGUMENT = {"nuclei3d": "n_nuclei", "nuclei2d": "n_nuclei", "cells2d": "n_cells"}
 
 
+def _fixed_parameter(text: str) -> tuple[str, object]:
+    """Parse ``NAME=VALUE`` with a JSON value (a bare word such as ``uint8`` stays a string)."""
+    name, separator, value = text.partition("=")
+    if not separator or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}.")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cellbundles.synth",
         description="Write seeded phantom datasets (image, instance labels, centroids, ...) in the canonical layout.",
     )
-    kinds = parser.add_subparsers(dest="kind", required=True, metavar="{nuclei3d,nuclei2d,cells2d}")
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="{" + ",".join(SPATIAL_DIMS) + "}")
     for kind, spatial_dims in SPATIAL_DIMS.items():
         axes = "Z Y X" if spatial_dims == 3 else "Y X"
         sub = kinds.add_parser(kind, help=(GENERATORS[kind].__doc__ or "").strip().splitlines()[0])
@@ -41,9 +54,23 @@ def _parser() -> argparse.ArgumentParser:
             nargs=spatial_dims,
             metavar=tuple(axes.lower().split()),
             help="voxel size in um"
-            + (" (sizes nuclei in um, default 0.8 0.5 0.5)" if spatial_dims == 3 else " (metadata only, default none)"),
+            + {
+                "nuclei3d": " (sizes nuclei in um, default 0.8 0.5 0.5)",
+                "nuclei3d_random": " (fixed instead of drawn per sample)",
+            }.get(kind, " (metadata only, default none)"),
         )
-        sub.add_argument("--n-objects", type=int, help=f"number of {'cells' if kind == 'cells2d' else 'nuclei'} per sample")
+        if kind in _COUNT_ARGUMENT:
+            objects = "cells" if kind == "cells2d" else "nuclei"
+            sub.add_argument("--n-objects", type=int, help=f"number of {objects} per sample")
+        if kind == "nuclei3d_random":
+            sub.add_argument(
+                "--fix",
+                action="append",
+                default=[],
+                type=_fixed_parameter,
+                metavar="NAME=VALUE",
+                help="fix a drawn parameter (JSON value, e.g. photons=25 or 'radius_um=[3, 5.5]'); repeatable",
+            )
         if kind == "cells2d":
             sub.add_argument("--clustering", type=float, help="probability that a cell is placed next to another")
             sub.add_argument("--p-two-nuclei", type=float, help="probability that a cell holds two nuclei")
@@ -72,8 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in ("shape", "touching_fraction", "clustering", "p_two_nuclei")
         if getattr(args, name, None) is not None
     }
-    if args.n_objects is not None:
+    if getattr(args, "n_objects", None) is not None:
         options[_COUNT_ARGUMENT[args.kind]] = args.n_objects
+    options.update(getattr(args, "fix", []))
     try:
         write_dataset(
             args.out,
@@ -85,6 +113,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             test_fraction=args.test_fraction,
             **options,
         )
-    except ValueError as error:
+    except (TypeError, ValueError) as error:
         parser.error(str(error))
     return 0

@@ -4,16 +4,20 @@ Sample ``i`` is named ``<kind>_s<seed>_<i:03d>`` and generated from ``numpy.rand
 sample is the same however many are generated. Files written under the dataset folder:
 
 - ``images/<id>.tif``: the image (cells2d: a ``(2, H, W)`` stack, nucleus then cytoplasm stain), with the spacing
-  in the ImageJ metadata when there is one (nuclei3d always; 2D kinds when a spacing is given);
+  in the ImageJ metadata when there is one (3D kinds always; 2D kinds when a spacing is given);
 - ``labels/<id>.tif``: instance labels (cells2d: the cells), uint16;
 - ``centroids/<id>.csv``: centre of mass of each label in voxels (cells2d: plus the number of nuclei per cell);
-- nuclei3d and nuclei2d: ``binary/<id>.tif`` and ``contour/<id>.tif``; nuclei3d: ``shapemarker/<id>.tif``;
+- nuclei3d, nuclei3d_random and nuclei2d: ``binary/<id>.tif`` and ``contour/<id>.tif``; the 3D kinds:
+  ``shapemarker/<id>.tif``;
+- nuclei3d_random: ``params/<id>.json``, the parameters drawn for the sample (each image also carries its own
+  spacing);
 - cells2d: ``nuclei/<id>.tif``, the nucleus labels;
 - ``datalist.json``: a MONAI decathlon datalist of the whole folder (:func:`cellbundles.data.build_datalist`).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,14 +26,20 @@ from typing import Any
 import numpy as np
 
 from cellbundles.data import build_datalist, write_datalist
-from cellbundles.io import write_centroids_csv, write_image
+from cellbundles.io import atomic_write, write_centroids_csv, write_image
 from cellbundles.synth.cells import cells2d
 from cellbundles.synth.nuclei import nuclei2d, nuclei3d
+from cellbundles.synth.randomised import randomised_nuclei3d
 
 __all__ = ["GENERATORS", "SPATIAL_DIMS", "write_dataset", "write_sample"]
 
-GENERATORS: dict[str, Callable[..., dict]] = {"nuclei3d": nuclei3d, "nuclei2d": nuclei2d, "cells2d": cells2d}
-SPATIAL_DIMS = {"nuclei3d": 3, "nuclei2d": 2, "cells2d": 2}
+GENERATORS: dict[str, Callable[..., dict]] = {
+    "nuclei3d": nuclei3d,
+    "nuclei3d_random": randomised_nuclei3d,
+    "nuclei2d": nuclei2d,
+    "cells2d": cells2d,
+}
+SPATIAL_DIMS = {"nuclei3d": 3, "nuclei3d_random": 3, "nuclei2d": 2, "cells2d": 2}
 
 
 def write_sample(root: str | Path, kind: str, sample_id: str, sample: dict, spacing: Sequence[float] | None) -> None:
@@ -37,7 +47,7 @@ def write_sample(root: str | Path, kind: str, sample_id: str, sample: dict, spac
 
     Args:
         root: dataset folder.
-        kind: ``"nuclei3d"``, ``"nuclei2d"`` or ``"cells2d"``, the generator that made ``sample``.
+        kind: a key of :data:`GENERATORS`, the generator that made ``sample``.
         sample_id: file name stem.
         sample: the generator's output.
         spacing: voxel size stored in the image files, or None (cells2d images never carry one, since the io
@@ -62,6 +72,9 @@ def write_sample(root: str | Path, kind: str, sample_id: str, sample: dict, spac
     for key in ("binary", "contour", "shapemarker"):
         if key in sample:
             write_image(root / key / f"{sample_id}.tif", sample[key], spacing)
+    if "params" in sample:
+        with atomic_write(root / "params" / f"{sample_id}.json") as temporary:
+            temporary.write_text(json.dumps(sample["params"], indent=2) + "\n", encoding="utf-8")
 
 
 def write_dataset(
@@ -80,10 +93,11 @@ def write_dataset(
 
     Args:
         out: dataset folder (created if missing).
-        kind: ``"nuclei3d"``, ``"nuclei2d"`` or ``"cells2d"``.
+        kind: a key of :data:`GENERATORS`.
         n: number of samples.
         seed: base seed; sample ``i`` uses ``SeedSequence([seed, i])``.
-        spacing: voxel size in um; nuclei3d sizes its nuclei with it, the 2D kinds only store it.
+        spacing: voxel size in um; nuclei3d sizes its nuclei with it, nuclei3d_random fixes it instead of drawing
+            it, the 2D kinds only store it.
         val_fraction: share of samples in the validation split.
         test_fraction: share of samples in the test split.
         overwrite: when False and ``out/datalist.json`` exists, keep the dataset as it is.
@@ -103,7 +117,7 @@ def write_dataset(
     datalist_path = out / "datalist.json"
     if not overwrite and datalist_path.exists():
         return datalist_path
-    if kind == "nuclei3d" and spacing is not None:
+    if SPATIAL_DIMS[kind] == 3 and spacing is not None:
         options["spacing"] = tuple(spacing)
     for index in range(n):
         sample_id = f"{kind}_s{seed}_{index:03d}"

@@ -25,6 +25,7 @@ __all__ = [
     "place_touching",
     "instance_contour",
     "label_centroids",
+    "shape_marker",
     "band_limited_noise",
     "simulate_acquisition",
     "check_shape",
@@ -268,7 +269,10 @@ def place_randomly(
     if np.any(high < low):
         return None
     for _ in range(max_attempts):
-        candidate = shape.moved_to(rng.uniform(low, high))
+        centre = rng.uniform(low, high)
+        if canvas.labels[tuple(np.round(centre).astype(int))]:
+            continue  # the centre voxel is taken: the shape overlaps a label, no need to rasterise it
+        candidate = shape.moved_to(centre)
         lo, mask, complete = candidate.rasterize(canvas.spacing, canvas.labels.shape)
         if complete and mask.any() and not canvas.labels_near(lo, mask, distance=gap):
             canvas.add(lo, mask)
@@ -365,9 +369,16 @@ def label_centroids(labels: np.ndarray, n_labels: int) -> np.ndarray:
         return np.stack(sums, axis=-1).reshape(n_labels, labels.ndim) / counts[:, None]
 
 
-def band_limited_noise(rng: np.random.Generator, shape: Sequence[int], sigma: float) -> np.ndarray:
-    """Smooth random texture: white Gaussian noise low-pass filtered with a Gaussian of ``sigma`` voxels, rescaled to
-    zero mean and unit standard deviation (float32, ``shape``)."""
+def shape_marker(labels: np.ndarray, semi_axes: np.ndarray) -> np.ndarray:
+    """I_shapemarker of seed 001: ``round(255 * shortest / longest semi-axis)`` of label ``i`` (row ``i - 1`` of the
+    ``(N, D)`` ``semi_axes``) inside it, 0 outside; uint8 of the labels' shape."""
+    ellipticity = semi_axes.min(axis=1) / semi_axes.max(axis=1) if len(semi_axes) else np.zeros(0)
+    return np.concatenate([[0], np.round(255.0 * ellipticity)]).astype(np.uint8)[labels]
+
+
+def band_limited_noise(rng: np.random.Generator, shape: Sequence[int], sigma: float | Sequence[float]) -> np.ndarray:
+    """Smooth random texture: white Gaussian noise low-pass filtered with a Gaussian of ``sigma`` voxels (scalar or
+    per axis), rescaled to zero mean and unit standard deviation (float32, ``shape``)."""
     field = ndimage.gaussian_filter(rng.standard_normal(tuple(shape), dtype=np.float32), sigma, mode="wrap")
     field -= field.mean()
     return field / max(float(field.std()), 1e-12)
