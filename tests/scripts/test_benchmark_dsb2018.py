@@ -1,4 +1,8 @@
-"""scripts/benchmark_dsb2018.py report stage: table and training-curve figure from a finished work folder."""
+"""scripts/benchmark_dsb2018.py: per-type scores of written instances, the classical row and the report stage.
+
+A tiny dataset in the canonical layout (``images/``, ``labels/``, ``manifest.json`` with ``modality_guess``)
+and its datalist stand in for the full DSB2018 pool, so that every answer is known.
+"""
 
 from __future__ import annotations
 
@@ -7,88 +11,51 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
+import numpy as np
+import pytest
 
-from cellbundles.networks import semantic_network
+from cellbundles.io import write_image
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "benchmark_dsb2018.py"
-METRICS = {
-    "test_pixel_iou": 0.8123,
-    "test_pixel_precision": 0.9,
-    "test_pixel_recall": 0.88,
-    "test_pixel_f1": 0.8911,
-    "test_accuracy_iou0.5": 0.4567,
-    "test_instance_f1_iou0.5": 0.61,
-    "test_dsb_score": 0.3456,
+# sample id -> (modality, disc centres); discs of radius 6 on a 64 x 64 image
+SAMPLES = {
+    "fluo_a": ("fluorescence", [(16, 16), (16, 46), (46, 30)]),
+    "fluo_b": ("fluorescence", [(30, 30)]),
+    "stain": ("color_stain", [(20, 20), (44, 44)]),
+    "bright": ("brightfield", [(20, 44), (44, 20)]),
 }
 
 
-def _finished_run(work: Path) -> None:
-    """A simple-CNN run as the train and evaluate stages leave it: 3 epochs, best at epoch 2."""
-    run = work / "simple_cnn"
-    (run / "train").mkdir(parents=True)
-    (run / "test").mkdir()
-    (run / "models").mkdir()
-    rows = ["epoch,train_loss,lr,epoch_seconds,elapsed_seconds,val_pixel_iou,val_accuracy_iou0.5"]
-    rows += ["1,1.5,0.001,30,30,0.5,0.2", "2,1.2,0.001,30,60,0.7,0.3", "3,1.1,0.001,30,90,0.6,0.25"]
-    (run / "train" / "training_history.csv").write_text("\n".join(rows) + "\n")
-    (run / "test" / "metrics.json").write_text(json.dumps({"metrics": METRICS}))
-    (run / "test" / "summary.json").write_text(json.dumps({"n_images": 24, "total_seconds": 12.0}))
-    torch.save(semantic_network("simple_cnn").state_dict(), run / "models" / "model.pt")
+def _discs(centres) -> np.ndarray:
+    rows, cols = np.indices((64, 64))
+    labels = np.zeros((64, 64), np.uint16)
+    for index, (r, c) in enumerate(centres, start=1):
+        labels[(rows - r) ** 2 + (cols - c) ** 2 <= 36] = index
+    return labels
 
 
-def test_report_stage_writes_the_table_and_the_curves(tmp_path):
-    _finished_run(tmp_path / "work")
-    out = tmp_path / "docs" / "benchmarks"
-    command = [sys.executable, str(SCRIPT), "--models", "simple_cnn", "--stages", "report"]
-    command += ["--work_dir", str(tmp_path / "work"), "--output_dir", str(out)]
-    subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
-
-    markdown = (out / "dsb2018.md").read_text()
-    row = next(line for line in markdown.splitlines() if line.startswith("| Simple CNN"))
-    cells = [cell.strip() for cell in row.strip("|").split("|")]
-    # parameters, training minutes, epochs (best), pixel IoU, pixel F1, accuracy, instance F1, DSB, ms / image
-    assert cells[1:10] == ["22,661", "1.5", "3 (2)", "0.812", "0.891", "0.457", "0.610", "0.346", "500"]
-    assert (tmp_path / "docs" / "figures" / "dsb2018_training_curves.png").stat().st_size > 10_000
-    report = json.loads((out / "dsb2018.json").read_text())
-    assert report["models"]["simple_cnn"]["best_epoch"] == 2
-    assert report["models"]["simple_cnn"]["test"] == METRICS
-
-
-def _report(work: Path, out: Path, models: list[str]) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(SCRIPT), "--models", *models, "--stages", "report"]
-    command += ["--work_dir", str(work), "--output_dir", str(out)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
-
-
-def test_report_carries_rows_of_models_not_in_the_work_folder(tmp_path):
-    _finished_run(tmp_path / "work")
-    out = tmp_path / "docs" / "benchmarks"
-    out.mkdir(parents=True)
-    unet = {"parameters": 1948163, "epochs": 13, "best_epoch": 3, "training_minutes": 9.7, "n_test_images": 24,
-            "history": [{"epoch": "1", "train_loss": "1.0", "val_pixel_iou": "0.6"}],
-            "test": {**METRICS, "test_pixel_iou": 0.726}, "inference_ms_per_image": 911.0}  # fmt: skip
-    shipped = {"test": METRICS, "inference_ms_per_image": 330.0}
-    earlier = {"machine": {"date": "2026-01-02T03:04:05+00:00"}, "models": {"unet": unet},
-               "shipped": {"nuclei_semantic_2d": shipped}}  # fmt: skip
-    (out / "dsb2018.json").write_text(json.dumps(earlier))
-    assert _report(tmp_path / "work", out, ["simple_cnn", "unet"]).returncode == 0
-
-    markdown = (out / "dsb2018.md").read_text()
-    row = next(line for line in markdown.splitlines() if line.startswith("| U-Net"))
-    assert "| 1,948,163 | 9.7 | 13 (3) | 0.726 |" in row
-    assert "carried unchanged from an earlier run of this script: U-Net (seed 003) (2026-01-02)." in markdown
-    assert "Simple CNN (seed 003) (" not in markdown  # measured now
-    assert "`nuclei_semantic_2d` (U-Net, seeded watershed) | 0.812 |" in markdown
-    report = json.loads((out / "dsb2018.json").read_text())
-    assert report["models"]["unet"]["measured"] == "2026-01-02T03:04:05+00:00"
-    assert report["models"]["simple_cnn"]["measured"][:10] == report["machine"]["date"][:10]
-
-
-def test_report_names_the_missing_results(tmp_path):
-    result = _report(tmp_path / "work", tmp_path / "out", ["unet"])
-    assert result.returncode != 0
-    assert "unet" in result.stderr and "metrics.json is missing" in result.stderr
+def _tiny_dataset(root: Path) -> tuple[Path, Path]:
+    """Bright discs on dark (fluorescence), purple on pale RGB (stain), dark on bright grey (brightfield);
+    every sample in the test section of the datalist. Returns the dataset folder and the datalist."""
+    dataset = root / "dataset"
+    noise = np.random.default_rng(0)
+    samples, test = [], []
+    for stem, (modality, centres) in SAMPLES.items():
+        nuclei = _discs(centres) > 0
+        if modality == "fluorescence":
+            image = np.where(nuclei, 200, 10) + noise.integers(0, 10, nuclei.shape)
+        elif modality == "color_stain":
+            image = np.where(nuclei[..., None], [90, 40, 130], [230, 215, 235]) + noise.integers(0, 10, (64, 64, 1))
+        else:
+            image = np.where(nuclei, 70, 200) + noise.integers(0, 10, nuclei.shape)
+        write_image(dataset / "images" / f"{stem}.png", image.astype(np.uint8))
+        write_image(dataset / "labels" / f"{stem}.png", _discs(centres))
+        samples.append({"id": stem, "modality_guess": modality})
+        test.append({"image": f"images/{stem}.png", "label": f"labels/{stem}.png"})
+    (dataset / "manifest.json").write_text(json.dumps({"samples": samples}))
+    datalist = root / "datalist.json"
+    datalist.write_text(json.dumps({"training": test[:1], "validation": [], "test": test}))
+    return dataset, datalist
 
 
 def _benchmark_module():
@@ -100,32 +67,145 @@ def _benchmark_module():
     return benchmark_dsb2018
 
 
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
+
+
 def test_scores_by_image_type_of_written_instances(tmp_path):
-    # exact instances on fluorescence images, nothing found on the others: known pixel IoU and accuracy
-    from cellbundles.io import read_labels, write_image
+    # fluo_a exact, fluo_b and stain nothing found, bright one of its two nuclei: known scores per type
+    dataset, datalist = _tiny_dataset(tmp_path)
+    found = {"fluo_a": _discs(SAMPLES["fluo_a"][1]), "bright": _discs(SAMPLES["bright"][1][1:])}
+    for stem in SAMPLES:
+        write_image(tmp_path / "eval" / f"{stem}_instances.tif", found.get(stem, np.zeros((64, 64), np.uint16)))
 
-    bench = _benchmark_module()
-    image_type = {s["id"]: s["modality_guess"] for s in json.loads((bench.DATASET / "manifest.json").read_text())["samples"]}
-    test_items = json.loads((bench.REPO / "bundles" / "nuclei_resunet_2d" / "configs" / "datalist.json").read_text())["test"]
-    nuclei = {"all": 0}
-    for item in test_items:
-        stem = Path(item["image"]).stem
-        truth = read_labels(bench.DATASET / item["label"])[0].squeeze()
-        found = truth if image_type[stem] == "fluorescence" else 0 * truth
-        write_image(tmp_path / f"{stem}_instances.tif", found)
-        count = len(set(truth.ravel().tolist()) - {0})
-        nuclei[image_type[stem]] = nuclei.get(image_type[stem], 0) + count
-        nuclei["all"] += count
+    scores = _benchmark_module().scores_by_image_type(tmp_path / "eval", dataset, datalist)
 
-    scores = bench.scores_by_image_type(tmp_path, "nuclei_resunet_2d")
-    assert set(scores) == set(nuclei) and {"fluorescence", "color_stain"} <= set(scores)
-    assert scores["all"]["n_images"] == len(test_items)
-    for group, result in scores.items():
-        assert result["n_nuclei"] == nuclei[group]
-    assert scores["fluorescence"]["pixel_iou"] == 1.0 and scores["fluorescence"]["accuracy_iou0.5"] == 1.0
-    assert scores["color_stain"]["pixel_iou"] == 0.0 and scores["color_stain"]["accuracy_iou0.5"] == 0.0
-    assert scores["all"]["accuracy_iou0.5"] == nuclei["fluorescence"] / nuclei["all"]
+    assert set(scores) == {"fluorescence", "color_stain", "brightfield", "all"}
+    assert {group: (s["n_images"], s["n_nuclei"]) for group, s in scores.items()} == {
+        "fluorescence": (2, 4), "color_stain": (1, 2), "brightfield": (1, 2), "all": (4, 8)}  # fmt: skip
+    # accuracy and F1 from the summed counts; DSB score and pixel IoU are means over the images
+    assert scores["fluorescence"] == pytest.approx(
+        {"n_images": 2, "n_nuclei": 4, "accuracy_iou0.5": 3 / 4, "instance_f1_iou0.5": 6 / 7,
+         "dsb_score": 0.5, "pixel_iou": 0.5})  # fmt: skip
+    assert scores["color_stain"] == pytest.approx(
+        {"n_images": 1, "n_nuclei": 2, "accuracy_iou0.5": 0.0, "instance_f1_iou0.5": 0.0, "dsb_score": 0.0,
+         "pixel_iou": 0.0})  # fmt: skip
+    assert scores["brightfield"] == pytest.approx(
+        {"n_images": 1, "n_nuclei": 2, "accuracy_iou0.5": 0.5, "instance_f1_iou0.5": 2 / 3, "dsb_score": 0.5,
+         "pixel_iou": 0.5})  # fmt: skip
+    assert scores["all"] == pytest.approx(
+        {"n_images": 4, "n_nuclei": 8, "accuracy_iou0.5": 4 / 8, "instance_f1_iou0.5": 8 / 12,
+         "dsb_score": 1.5 / 4, "pixel_iou": 1.5 / 4})  # fmt: skip
 
-    table = "\n".join(bench.by_image_type_table({"nuclei_resunet_2d": {"by_image_type": scores}}))
-    assert f"fluorescence ({scores['fluorescence']['n_images']} images, {nuclei['fluorescence']} nuclei)" in table
-    assert "| 0.000 / 0.000 | 1.000 / 1.000 |" in table  # color_stain, fluorescence
+
+def test_classical_row_segments_every_image_type(tmp_path):
+    # well separated discs: Otsu + watershed finds each nucleus in grey, RGB, dark-on-bright images alike
+    dataset, datalist = _tiny_dataset(tmp_path)
+    work = tmp_path / "work"
+    result = _run("--stages", "evaluate", "--rows", "classical", "--dataset_dir", str(dataset),
+                  "--datalist", str(datalist), "--work_dir", str(work))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    row = json.loads((work / "classical" / "row.json").read_text())
+    assert row["n_test_images"] == 4 and row["parameters"] == 0 and row["inference_ms_per_image"] > 0
+    for group, scores in row["by_image_type"].items():
+        assert scores["accuracy_iou0.5"] == 1.0, group
+        assert scores["pixel_iou"] > 0.9, group
+    assert sorted(p.name for p in (work / "classical" / "test").iterdir()) == sorted(
+        f"{stem}_instances.tif" for stem in SAMPLES
+    )
+
+
+def _network_row(scores: dict) -> dict:
+    """A row as the evaluate stage writes it for a training run: 3 epochs, best accuracy at epoch 2."""
+    history = [
+        {"epoch": "1", "train_loss": "0.8", "elapsed_seconds": "60", "val_pixel_iou": "0.7", "val_accuracy_iou0.5": "0.5"},
+        {"epoch": "2", "train_loss": "0.4", "elapsed_seconds": "120", "val_pixel_iou": "0.8", "val_accuracy_iou0.5": "0.7"},
+        {"epoch": "3", "train_loss": "0.3", "elapsed_seconds": "183", "val_pixel_iou": "0.85", "val_accuracy_iou0.5": "0.6"},
+    ]  # fmt: skip
+    return {
+        "bundle": "nuclei_resunet_2d", "trained_on": "517 training images of split.json", "parameters": 3627075,
+        "epochs": 3, "best_epoch": 2, "training_minutes": 3.05, "history": history,
+        "inference_ms_per_image": 456.0, "n_test_images": 4, "by_image_type": scores,
+    }  # fmt: skip
+
+
+def _scores(accuracy: float) -> dict:
+    groups = {"fluorescence": (2, 4), "color_stain": (1, 2), "brightfield": (1, 2), "all": (4, 8)}
+    return {
+        group: {"n_images": n, "n_nuclei": m, "accuracy_iou0.5": accuracy, "instance_f1_iou0.5": 0.8123,
+                "dsb_score": 0.4567, "pixel_iou": 0.8888}
+        for group, (n, m) in groups.items()
+    }  # fmt: skip
+
+
+def _cells(markdown: str, label: str, occurrence: int = 0) -> list[str]:
+    rows = [line for line in markdown.splitlines() if line.startswith(f"| {label}")]
+    return [cell.strip() for cell in rows[occurrence].strip("|").split("|")]
+
+
+def test_report_stage_writes_the_tables_and_the_curves(tmp_path):
+    work, out = tmp_path / "work", tmp_path / "docs" / "benchmarks"
+    (work / "resunet_distance").mkdir(parents=True)
+    (work / "resunet_distance" / "row.json").write_text(json.dumps(_network_row(_scores(0.7))))
+    dataset, datalist = _tiny_dataset(tmp_path)
+    common = ["--dataset_dir", str(dataset), "--datalist", str(datalist), "--work_dir", str(work)]
+    assert _run("--stages", "evaluate", "--rows", "classical", *common).returncode == 0
+    result = _run("--stages", "report", "--rows", "resunet_distance", "classical", *common, "--output_dir", str(out))
+    assert result.returncode == 0, result.stderr
+
+    markdown = (out / "dsb2018.md").read_text()
+    # method, trained on, parameters, training min, epochs (best), accuracy, F1, DSB, pixel IoU, ms / image
+    assert _cells(markdown, "`nuclei_resunet_2d` default") == [
+        "`nuclei_resunet_2d` default: distance-seeded watershed", "517 training images of split.json", "3,627,075",
+        "3", "3 (2)", "0.700", "0.812", "0.457", "0.889", "456"]  # fmt: skip
+    classical = _cells(markdown, "classical")
+    assert classical[1:6] == ["–", "0", "–", "–", "1.000"]
+    # by image type: accuracy (fluorescence, color_stain, brightfield, all), then F1 / DSB / pixel IoU
+    assert "| method | fluorescence (2 images, 4 nuclei) | color_stain (1 images, 2 nuclei) |" in markdown
+    assert _cells(markdown, "`nuclei_resunet_2d` default", 1)[1:] == ["0.700"] * 4
+    assert _cells(markdown, "`nuclei_resunet_2d` default", 2)[1:] == ["0.812 / 0.457 / 0.889"] * 4
+    assert _cells(markdown, "classical", 1)[1:] == ["1.000"] * 4
+    assert _cells(markdown, "StarDist 2D")[1:] == ["(0.709)", "(0.546)", "(0.496)", "(0.675)"]
+    assert "not measured by this script" in markdown
+    assert "Rows carried unchanged" not in markdown
+    assert (tmp_path / "docs" / "figures" / "dsb2018_training_curves.png").stat().st_size > 10_000
+    report = json.loads((out / "dsb2018.json").read_text())
+    assert set(report["rows"]) == {"resunet_distance", "classical"}
+    assert report["rows"]["resunet_distance"]["best_epoch"] == 2
+    assert report["datalist"] == "datalist.json"
+
+
+def test_report_carries_rows_not_in_the_work_folder(tmp_path):
+    work, out = tmp_path / "work", tmp_path / "out"
+    (work / "resunet_distance").mkdir(parents=True)
+    (work / "resunet_distance" / "row.json").write_text(json.dumps(_network_row(_scores(0.7))))
+    out.mkdir()
+    unet = {**_network_row(_scores(0.61)), "bundle": "nuclei_semantic_2d", "trained_on": "shipped weights: 78 images"}
+    earlier = {"machine": {"date": "2026-01-02T03:04:05+00:00"}, "rows": {"semantic_unet": unet}}
+    (out / "dsb2018.json").write_text(json.dumps(earlier))
+    result = _run("--stages", "report", "--rows", "resunet_distance", "semantic_unet", "--work_dir", str(work),
+                  "--output_dir", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+    markdown = (out / "dsb2018.md").read_text()
+    assert _cells(markdown, "`nuclei_semantic_2d`")[1:6] == ["shipped weights: 78 images", "3,627,075", "3", "3 (2)", "0.610"]
+    assert ("carried unchanged from an earlier run of this script: `nuclei_semantic_2d` U-Net, 3 classes + seeded "
+            "watershed (seed 003) (2026-01-02).") in markdown  # fmt: skip
+    report = json.loads((out / "dsb2018.json").read_text())
+    assert report["rows"]["semantic_unet"]["measured"] == "2026-01-02T03:04:05+00:00"
+    assert report["rows"]["resunet_distance"]["measured"][:10] == report["machine"]["date"][:10]
+
+
+def test_report_names_the_missing_results(tmp_path):
+    result = _run("--stages", "report", "--rows", "semantic_unet", "--work_dir", str(tmp_path / "work"),
+                  "--output_dir", str(tmp_path / "out"))  # fmt: skip
+    assert result.returncode != 0
+    assert "semantic_unet" in result.stderr and "row.json is missing" in result.stderr
+
+
+def test_a_missing_dataset_folder_is_named(tmp_path):
+    missing = tmp_path / "no_such_folder"
+    result = _run("--stages", "evaluate", "--rows", "classical", "--dataset_dir", str(missing),
+                  "--work_dir", str(tmp_path / "work"))  # fmt: skip
+    assert result.returncode != 0
+    assert str(missing) in result.stderr and "--dataset_dir" in result.stderr
