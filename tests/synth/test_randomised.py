@@ -10,6 +10,7 @@ from cellbundles.io import read_image, read_labels
 from cellbundles.synth import randomised_nuclei3d
 from cellbundles.synth.cli import main
 from cellbundles.synth.randomised import MAX_VOXELS, PARAMETER_RANGES, SEMI_AXES_RANGE_UM
+from cellbundles.synth.utils import LabelCanvas, place_randomly, sample_star_ellipsoid, shape_marker
 
 SMALL = {"max_voxels": 24 * 56 * 56}
 N_SEEDS = 30
@@ -36,6 +37,12 @@ def _check_sample(sample):
     assert json.loads(json.dumps(params)) == params
 
 
+def _border_share(labels):
+    """Share of the voxels on the six faces of the volume that lie in a nucleus."""
+    faces = [np.take(labels, index, axis) > 0 for axis in range(3) for index in (0, -1)]
+    return sum(face.sum() for face in faces) / sum(face.size for face in faces)
+
+
 def test_every_parameter_varies_within_its_range(samples):
     params = [s["params"] for s in samples]
     for name, (low, high) in PARAMETER_RANGES.items():
@@ -44,6 +51,7 @@ def test_every_parameter_varies_within_its_range(samples):
         assert np.ptp(values) >= (0.4 if name == "nucleoli" else 0.3) * (high - low), name
     assert {p["nucleoli"] for p in params} <= {0, 1, 2, 3} and all(isinstance(p["nucleoli"], int) for p in params)
     assert {p["dtype"] for p in params} == {"uint8", "uint16"}
+    assert {p["cut_border"] for p in params} == {True, False}
 
     radius = np.array([p["radius_um"] for p in params])
     assert np.all(radius[:, 0] <= radius[:, 1]) and radius.mean(axis=1).max() / radius.mean(axis=1).min() > 2.0
@@ -102,6 +110,14 @@ def test_fixed_parameters_are_honoured():
     assert field["params"]["shape"] == [10, 60, 60]
 
 
+def test_cut_border_lets_nuclei_cross_the_border():
+    options = {**SMALL, "packing": 0.5, "touching_fraction": 0.5, "diameter_px": 12}
+    cut, whole = (randomised_nuclei3d(3, cut_border=value, **options) for value in (True, False))
+    for sample in (cut, whole):
+        _check_sample(sample)
+    assert _border_share(cut["labels"]) > 0.2 and _border_share(whole["labels"]) < 0.1
+
+
 def test_fixing_the_signal_keeps_the_nuclei():
     drawn, low, high = (randomised_nuclei3d(5, **SMALL, **kw) for kw in ({}, {"photons": 20}, {"photons": 1000}))
     for other in (low, high):
@@ -117,8 +133,8 @@ def test_same_seed_same_volume():
     for key in ("image", "labels", "centroids", "semi_axes_um", "shapemarker"):
         np.testing.assert_array_equal(first[key], again[key])
     assert first["params"] == again["params"] and first["params"] != other["params"]
-    seeded = randomised_nuclei3d(np.random.SeedSequence([3, 1]), **SMALL)
-    np.testing.assert_array_equal(seeded["image"], randomised_nuclei3d(np.random.SeedSequence([3, 1]), **SMALL)["image"])
+    seeded, reseeded = (randomised_nuclei3d(np.random.SeedSequence([3, 1]), **SMALL) for _ in range(2))
+    np.testing.assert_array_equal(seeded["image"], reseeded["image"])
 
 
 def test_crowded_default_volume_is_dense_and_quick():
@@ -138,6 +154,8 @@ def test_invalid_keywords_are_rejected():
         randomised_nuclei3d(0, packing=1.5)
     with pytest.raises(ValueError, match="spacing or diameter_px"):
         randomised_nuclei3d(0, spacing=(1, 0.5, 0.5), anisotropy=2)
+    with pytest.raises(ValueError, match="cut_border"):
+        randomised_nuclei3d(0, cut_border="yes")
     with pytest.raises(ValueError, match="dtype"):
         randomised_nuclei3d(0, dtype="float32")
     with pytest.raises(ValueError, match="not both"):
@@ -179,3 +197,19 @@ def test_cli_writes_images_with_their_spacing_and_params(tmp_path):
         main(["nuclei3d_random", "--n", "1", "--out", str(tmp_path / "bad"), "--fix", "photons"])
     with pytest.raises(SystemExit):
         main(["nuclei3d_random", "--n", "1", "--out", str(tmp_path / "bad"), "--fix", "colour=1"])
+
+
+def test_utils_extensions_for_the_randomised_generator():
+    rng = np.random.default_rng(0)
+    canvas = LabelCanvas((12, 12, 12), (1.0, 1.0, 1.0))
+    crossing = 0
+    for _ in range(20):
+        shape = sample_star_ellipsoid(rng, 3, (3.0, 3.0))
+        placed = place_randomly(canvas, shape, rng, gap=0, max_attempts=50, inside=False)
+        if placed is not None:
+            lo, hi = placed.bounding_box(canvas.spacing)
+            crossing += bool(np.any(lo < 0) or np.any(hi > 12))
+    assert crossing > 0 and canvas.count > 1
+
+    labels = np.array([[0, 1, 2]])
+    np.testing.assert_array_equal(shape_marker(labels, np.array([[2.0, 2.0], [1.0, 2.0]])), [[0, 255, 128]])

@@ -54,13 +54,14 @@ offset             uint8: U(0, 20); uint16: U(50, 500)          camera offset, A
 gain               uint8: fill (255 - offset) / p99.9 of the    ADU per electron; pixels above the dtype's
                    electrons; uint16: logU(0.5, 4)              maximum saturate
 fill               U(0.5, 1)                                    uint8: share of the range the gain fills
+cut_border         True or False, 1/2 each                      nuclei may cross the image border (their centre is
+                                                                inside), else every nucleus lies inside
 ================== ============================================ ===================================================
 
 The field of view is ``shape_um`` (z, y, x) when given, else 128 xy voxels wide and as deep as the largest of 0.375
 of that width, twice the largest nucleus and 16 z steps. Its voxel count is capped at ``max_voxels`` (48 x 128 x 128)
 and at the volume that about 800 nuclei fill at the target packing, by shrinking every axis alike, though never
-below what the largest possible nucleus needs. ``shape`` fixes the voxel shape instead (no cap). Every nucleus lies
-entirely inside the volume.
+below what the largest possible nucleus needs. ``shape`` fixes the voxel shape instead (no cap).
 
 Placement (largest first): a nucleus is pressed against a placed one with probability ``touching_fraction``,
 overlapping it by 5-30 % of their centre distance, the overlap going to whichever is nearer in normalised radius
@@ -160,7 +161,7 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "gain": (_POSITIVE, np.inf),
     "offset": (0.0, 65535.0),
 }
-_OTHER_KEYWORDS = ("radius_um", "spacing", "dtype")
+_OTHER_KEYWORDS = ("radius_um", "spacing", "dtype", "cut_border")
 _ATTEMPTS = 20  # placement attempts per nucleus and way
 _MAX_NUCLEI = 800  # the field shrinks so that about this many nuclei reach the target packing
 _WORK = 4000.0  # placement stops after this many attempts, one counting 1 + (voxels examined) / 10^4 (~3 s)
@@ -184,6 +185,10 @@ def _check_fixed(fixed: Mapping[str, Any]) -> dict[str, Any]:
             checked[name] = check_range("randomised_nuclei3d: radius_um", pair, _POSITIVE)
         elif name == "spacing":
             checked[name] = check_spacing(value, 3)
+        elif name == "cut_border":
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"randomised_nuclei3d: cut_border must be True or False, got {value!r}.")
+            checked[name] = bool(value)
         elif name == "dtype":
             if np.dtype(value).name not in _OFFSET:
                 raise ValueError(f"randomised_nuclei3d: dtype must be uint8 or uint16, got {value}.")
@@ -234,6 +239,7 @@ def _draw_parameters(rng: np.random.Generator, fixed: Mapping[str, Any]) -> dict
     params["dtype"] = fixed.get("dtype", "uint16" if rng.uniform() < 0.5 else "uint8")
     params["offset"] = fixed.get("offset", _draw(rng, *_OFFSET[params["dtype"]]))
     params["gain"] = fixed.get("gain", _draw(rng, *_UINT16_GAIN, log=True) if params["dtype"] == "uint16" else None)
+    params["cut_border"] = fixed.get("cut_border", bool(rng.uniform() < 0.5))
     return params
 
 
@@ -283,11 +289,12 @@ class _PressedCanvas(LabelCanvas):
     nucleus pressed into others takes the voxels nearer to its own centre (relative to its size) than to theirs:
     overlapping nuclei end up touching along a flattened interface, as in crowded tissue."""
 
-    def __init__(self, shape: Sequence[int], spacing: Sequence[float]) -> None:
+    def __init__(self, shape: Sequence[int], spacing: Sequence[float], cut_border: bool) -> None:
         super().__init__(shape, spacing)
         self.depth = np.full(self.labels.shape, np.inf, dtype=np.float32)
         self.sizes = [0]
         self.dented: set[int] = set()
+        self.cut_border = cut_border
 
     def record(self, nucleus: StarEllipsoid) -> None:
         """Store the normalised radius and voxel count of the last label, placed by :func:`place_randomly`."""
@@ -299,15 +306,19 @@ class _PressedCanvas(LabelCanvas):
 
     def press(self, nucleus: StarEllipsoid, centre: np.ndarray) -> tuple[StarEllipsoid | None, int]:
         """One attempt to place ``nucleus`` at ``centre`` (voxels), taking the voxels of others that lie nearer to
-        its centre than to theirs (in normalised radius). Rejected when its box leaves the image, when its centre
-        voxel is taken, when it keeps under 60 % of its own voxels or takes over 30 % of another's.
+        its centre than to theirs (in normalised radius). Rejected when its centre voxel is outside the image or
+        taken, when it crosses the border unless ``cut_border``, when it keeps under 60 % of its own voxels or takes
+        over 30 % of another's.
 
         Returns:
             the placed nucleus or None, and the number of voxels examined.
         """
         candidate = nucleus.moved_to(centre)
-        lo, hi = candidate.bounding_box(self.spacing)
-        if np.any(lo < 0) or np.any(hi > self.labels.shape) or self.labels[tuple(np.round(centre).astype(int))]:
+        voxel = np.round(centre).astype(int)
+        if np.any(voxel < 0) or np.any(voxel >= self.labels.shape) or self.labels[tuple(voxel)]:
+            return None, 0
+        lo, hi = candidate.clipped_box(self.spacing, self.labels.shape)
+        if not self.cut_border and not np.array_equal((lo, hi), candidate.bounding_box(self.spacing)):
             return None, 0
         box = tuple(slice(a, b) for a, b in zip(lo, hi))
         radius = candidate.normalized_radius(lo, hi, self.spacing)
@@ -367,7 +378,7 @@ def _place_nuclei(
     spacing = params["spacing"]
     voxel_volume = float(np.prod(spacing))
     target = params["packing"] * float(np.prod(shape))
-    canvas = _PressedCanvas(shape, spacing)
+    canvas = _PressedCanvas(shape, spacing, params["cut_border"])
     placed, radii, mitotic_flags = [], [], []
     budget, n_drawn, room, jammed = _WORK, 0, int(np.iinfo(canvas.labels.dtype).max), False
     while budget > 0 and sum(canvas.sizes) < target and n_drawn < room:
@@ -381,8 +392,8 @@ def _place_nuclei(
         n_drawn, n_placed = n_drawn + len(drawn), len(placed)
         for nucleus, radius, mitotic in drawn:
             touching = bool(placed) and rng.uniform() < params["touching_fraction"]
-            half = np.ceil(nucleus.half_extent(spacing))
-            if np.any(2 * half > np.array(shape) - 1):
+            margin = np.zeros(3) if params["cut_border"] else np.ceil(nucleus.half_extent(spacing))
+            if np.any(2 * margin > np.array(shape) - 1):
                 continue  # larger than the field
             for attempt in range(2 * _ATTEMPTS):
                 if budget <= 0:
@@ -392,9 +403,9 @@ def _place_nuclei(
                     result, work = canvas.press(nucleus, _contact_centre(rng, nucleus, partner, spacing))
                 elif jammed or attempt >= _ATTEMPTS:
                     jammed = True
-                    result, work = canvas.press(nucleus, rng.uniform(half, np.array(shape) - 1 - half))
+                    result, work = canvas.press(nucleus, rng.uniform(margin, np.array(shape) - 1 - margin))
                 else:
-                    result = place_randomly(canvas, nucleus, rng, gap=1, max_attempts=1)
+                    result = place_randomly(canvas, nucleus, rng, 1, 1, inside=not params["cut_border"])
                     work = float(np.prod(2 * nucleus.half_extent(spacing) + 3))
                     if result is not None:
                         canvas.record(result)
@@ -504,8 +515,9 @@ def randomised_nuclei3d(
             - ``binary``, ``contour``, ``shapemarker``: uint8 ``(Z, Y, X)`` as in :func:`nuclei3d`;
             - ``spacing``: the voxel size ``(z, y, x)`` in um;
             - ``params``: JSON-serialisable dict of every per-volume parameter (``radius_um`` and ``spacing`` as
-              lists, ``psf_sigma_um`` and ``haze_sigma_voxels`` per axis), plus ``shape``, ``n_drawn`` (nuclei drawn
-              for the target packing), ``n_nuclei`` (placed), ``n_mitotic`` and ``packing_achieved``.
+              lists; ``psf_sigma_um``, ``psf_sigma_voxels`` and ``haze_sigma_voxels`` per axis), plus ``shape``,
+              ``n_drawn`` (nuclei drawn for the target packing), ``n_nuclei`` (in the image), ``n_mitotic`` and
+              ``packing_achieved`` (fraction of the image's voxels inside nuclei).
 
     Raises:
         TypeError: for an unknown keyword.
@@ -524,7 +536,6 @@ def randomised_nuclei3d(
     if shape is None:
         shape = _field_shape(params, shape_um, max_voxels)
     shape = check_shape(shape, 3)
-
     labels, placed, radii, mitotic, n_drawn = _place_nuclei(geometry_rng, params, shape)
     n_nuclei = len(placed)
     brightness = appearance_rng.uniform(params["intensity_min"], 1.0, size=n_nuclei)

@@ -253,19 +253,25 @@ class LabelCanvas:
 
 
 def place_randomly(
-    canvas: LabelCanvas, shape: StarEllipsoid, rng: np.random.Generator, gap: int = 1, max_attempts: int = 1000
+    canvas: LabelCanvas,
+    shape: StarEllipsoid,
+    rng: np.random.Generator,
+    gap: int = 1,
+    max_attempts: int = 1000,
+    inside: bool = True,
 ) -> StarEllipsoid | None:
     """Rejection-sample a centre where ``shape`` lies inside the image with no label within ``gap`` voxels.
 
-    With ``gap >= 1`` the new object is not adjacent (even diagonally) to any other. The object is added to the
+    With ``gap >= 1`` the new object is not adjacent (even diagonally) to any other. With ``inside=False`` the centre
+    is drawn anywhere in the image and the object may cross the border, where it is cut. The object is added to the
     canvas on success.
 
     Returns:
         the placed shape, or ``None`` after ``max_attempts`` failures.
     """
-    half = shape.half_extent(canvas.spacing)
-    low = np.ceil(half)
-    high = np.array(canvas.labels.shape) - 1 - np.ceil(half)
+    margin = np.ceil(shape.half_extent(canvas.spacing)) if inside else np.zeros(canvas.labels.ndim)
+    low = margin
+    high = np.array(canvas.labels.shape) - 1 - margin
     if np.any(high < low):
         return None
     for _ in range(max_attempts):
@@ -274,7 +280,7 @@ def place_randomly(
             continue  # the centre voxel is taken: the shape overlaps a label, no need to rasterise it
         candidate = shape.moved_to(centre)
         lo, mask, complete = candidate.rasterize(canvas.spacing, canvas.labels.shape)
-        if complete and mask.any() and not canvas.labels_near(lo, mask, distance=gap):
+        if (complete or not inside) and mask.any() and not canvas.labels_near(lo, mask, distance=gap):
             canvas.add(lo, mask)
             return candidate
     return None
