@@ -68,7 +68,13 @@ def _benchmark_module():
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
+    """The script as a user runs it, in a child process."""
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
+
+
+def _main(*args: str) -> int:
+    """The script's ``main`` in this process (saves the child's start-up of PyTorch and MONAI)."""
+    return _benchmark_module().main(list(args))
 
 
 def test_scores_by_image_type_of_written_instances(tmp_path):
@@ -102,9 +108,8 @@ def test_classical_row_segments_every_image_type(tmp_path):
     # well separated discs: Otsu + watershed finds each nucleus in grey, RGB, dark-on-bright images alike
     dataset, datalist = _tiny_dataset(tmp_path)
     work = tmp_path / "work"
-    result = _run("--stages", "evaluate", "--rows", "classical", "--dataset_dir", str(dataset),
-                  "--datalist", str(datalist), "--work_dir", str(work))  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    assert _main("--stages", "evaluate", "--rows", "classical", "--dataset_dir", str(dataset),
+                 "--datalist", str(datalist), "--work_dir", str(work)) == 0  # fmt: skip
     row = json.loads((work / "classical" / "row.json").read_text())
     assert row["n_test_images"] == 4 and row["parameters"] == 0 and row["inference_ms_per_image"] > 0
     for group, scores in row["by_image_type"].items():
@@ -149,7 +154,7 @@ def test_report_stage_writes_the_tables_and_the_curves(tmp_path):
     (work / "resunet_distance" / "row.json").write_text(json.dumps(_network_row(_scores(0.7))))
     dataset, datalist = _tiny_dataset(tmp_path)
     common = ["--dataset_dir", str(dataset), "--datalist", str(datalist), "--work_dir", str(work)]
-    assert _run("--stages", "evaluate", "--rows", "classical", *common).returncode == 0
+    assert _main("--stages", "evaluate", "--rows", "classical", *common) == 0
     result = _run("--stages", "report", "--rows", "resunet_distance", "classical", *common, "--output_dir", str(out))
     assert result.returncode == 0, result.stderr
 
@@ -161,7 +166,7 @@ def test_report_stage_writes_the_tables_and_the_curves(tmp_path):
     classical = _cells(markdown, "classical")
     assert classical[1:6] == ["–", "0", "–", "–", "1.000"]
     # by image type: accuracy (fluorescence, color_stain, brightfield, all), then F1 / DSB / pixel IoU
-    assert "| method | fluorescence (2 images, 4 nuclei) | color_stain (1 images, 2 nuclei) |" in markdown
+    assert "| method | fluorescence (2 images, 4 nuclei) | color_stain (1 image, 2 nuclei) |" in markdown
     assert _cells(markdown, "`nuclei_resunet_2d` default", 1)[1:] == ["0.700"] * 4
     assert _cells(markdown, "`nuclei_resunet_2d` default", 2)[1:] == ["0.812 / 0.457 / 0.889"] * 4
     assert _cells(markdown, "classical", 1)[1:] == ["1.000"] * 4
@@ -180,15 +185,16 @@ def test_report_carries_rows_not_in_the_work_folder(tmp_path):
     (work / "resunet_distance").mkdir(parents=True)
     (work / "resunet_distance" / "row.json").write_text(json.dumps(_network_row(_scores(0.7))))
     out.mkdir()
-    unet = {**_network_row(_scores(0.61)), "bundle": "nuclei_semantic_2d", "trained_on": "shipped weights: 78 images"}
+    data_source = "shipped weights (DSB2018 stage1_train: the 120-image subset vendored in data/samples, 78 for training)"
+    unet = {**_network_row(_scores(0.61)), "bundle": "nuclei_semantic_2d", "trained_on": data_source}
     earlier = {"machine": {"date": "2026-01-02T03:04:05+00:00"}, "rows": {"semantic_unet": unet}}
     (out / "dsb2018.json").write_text(json.dumps(earlier))
-    result = _run("--stages", "report", "--rows", "resunet_distance", "semantic_unet", "--work_dir", str(work),
-                  "--output_dir", str(out))  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    assert _main("--stages", "report", "--rows", "resunet_distance", "semantic_unet", "--work_dir", str(work),
+                 "--output_dir", str(out)) == 0  # fmt: skip
 
     markdown = (out / "dsb2018.md").read_text()
-    assert _cells(markdown, "`nuclei_semantic_2d`")[1:6] == ["shipped weights: 78 images", "3,627,075", "3", "3 (2)", "0.610"]
+    assert _cells(markdown, "`nuclei_semantic_2d`")[1:6] == ["see (1)", "3,627,075", "3", "3 (2)", "0.610"]
+    assert f"(1) {data_source}" in markdown  # a long "trained on" goes under the table
     assert ("carried unchanged from an earlier run of this script: `nuclei_semantic_2d` U-Net, 3 classes + seeded "
             "watershed (seed 003) (2026-01-02).") in markdown  # fmt: skip
     report = json.loads((out / "dsb2018.json").read_text())
@@ -197,15 +203,14 @@ def test_report_carries_rows_not_in_the_work_folder(tmp_path):
 
 
 def test_report_names_the_missing_results(tmp_path):
-    result = _run("--stages", "report", "--rows", "semantic_unet", "--work_dir", str(tmp_path / "work"),
-                  "--output_dir", str(tmp_path / "out"))  # fmt: skip
-    assert result.returncode != 0
-    assert "semantic_unet" in result.stderr and "row.json is missing" in result.stderr
+    with pytest.raises(FileNotFoundError, match="row.json is missing and no earlier report holds 'semantic_unet'"):
+        _main("--stages", "report", "--rows", "semantic_unet", "--work_dir", str(tmp_path / "work"),
+              "--output_dir", str(tmp_path / "out"))  # fmt: skip
 
 
 def test_a_missing_dataset_folder_is_named(tmp_path):
     missing = tmp_path / "no_such_folder"
-    result = _run("--stages", "evaluate", "--rows", "classical", "--dataset_dir", str(missing),
-                  "--work_dir", str(tmp_path / "work"))  # fmt: skip
-    assert result.returncode != 0
-    assert str(missing) in result.stderr and "--dataset_dir" in result.stderr
+    with pytest.raises(SystemExit) as stop:
+        _main("--stages", "evaluate", "--rows", "classical", "--dataset_dir", str(missing),
+              "--work_dir", str(tmp_path / "work"))  # fmt: skip
+    assert str(missing) in str(stop.value) and "pass --dataset_dir" in str(stop.value)
