@@ -51,7 +51,8 @@ BUNDLES = ("nuclei_resunet_2d", "nuclei_semantic_2d")
 # network rows: name -> (bundle, overrides, table label)
 ROWS = {
     "resunet_distance": ("nuclei_resunet_2d", {}, "`nuclei_resunet_2d` default: distance-seeded watershed"),
-    "resunet_split": ("nuclei_resunet_2d", {"instance_method": "split"}, "`nuclei_resunet_2d`, split of the mask"),
+    "resunet_split": (
+        "nuclei_resunet_2d", {"instance_method": "split"}, "`nuclei_resunet_2d`, split of the mask (previous default)"),
     "resunet_components": (
         "nuclei_resunet_2d", {"instance_method": "components"}, "`nuclei_resunet_2d`, connected components (seed 002)"),
     "semantic_unet": ("nuclei_semantic_2d", {}, "`nuclei_semantic_2d` U-Net, 3 classes + seeded watershed (seed 003)"),
@@ -311,6 +312,10 @@ def overall_table(rows: dict) -> list[str]:
         cells += [f"{scores[key]:.3f}" for key in ("accuracy_iou0.5", "instance_f1_iou0.5", "dsb_score", "pixel_iou")]
         cells.append(f"{row['inference_ms_per_image']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
+    same = [LABELS[name] for name, row in rows.items()
+            if row.get("shipped_weights") and not row["trained_on"].startswith("shipped")]  # fmt: skip
+    if same:
+        notes.append("Weights identical to the bundle's shipped `models/model.pt`: " + ", ".join(same) + ".")
     return lines + (["", *(f"{note}  " for note in notes)] if notes else [])
 
 

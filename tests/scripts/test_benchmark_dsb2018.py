@@ -151,7 +151,8 @@ def _cells(markdown: str, label: str, occurrence: int = 0) -> list[str]:
 def test_report_stage_writes_the_tables_and_the_curves(tmp_path):
     work, out = tmp_path / "work", tmp_path / "docs" / "benchmarks"
     (work / "resunet_distance").mkdir(parents=True)
-    (work / "resunet_distance" / "row.json").write_text(json.dumps(_network_row(_scores(0.7))))
+    row = {**_network_row(_scores(0.7)), "shipped_weights": True}
+    (work / "resunet_distance" / "row.json").write_text(json.dumps(row))
     dataset, datalist = _tiny_dataset(tmp_path)
     common = ["--dataset_dir", str(dataset), "--datalist", str(datalist), "--work_dir", str(work)]
     assert _main("--stages", "evaluate", "--rows", "classical", *common) == 0
@@ -163,6 +164,7 @@ def test_report_stage_writes_the_tables_and_the_curves(tmp_path):
     assert _cells(markdown, "`nuclei_resunet_2d` default") == [
         "`nuclei_resunet_2d` default: distance-seeded watershed", "517 training images of split.json", "3,627,075",
         "3", "3 (2)", "0.700", "0.812", "0.457", "0.889", "456"]  # fmt: skip
+    assert "identical to the bundle's shipped `models/model.pt`: `nuclei_resunet_2d` default: distance-seeded" in markdown
     classical = _cells(markdown, "classical")
     assert classical[1:6] == ["–", "0", "–", "–", "1.000"]
     # by image type: accuracy (fluorescence, color_stain, brightfield, all), then F1 / DSB / pixel IoU
