@@ -475,21 +475,17 @@ def test_torchrun_trains_on_two_cpu_processes(tmp_path):
 
 
 @pytest.mark.parametrize("config", ["configs/inference.json", "configs/train.json"])
-def test_mask_is_the_nucleus_probability_above_mask_threshold(config):
+def test_mask_step_thresholds_the_nucleus_probability_at_mask_threshold(config):
     from monai.bundle import ConfigParser
-    from monai.transforms import Compose
+
+    from cellbundles.transforms import ProbabilityMaskd
 
     parser = ConfigParser()
     parser.read_config(BUNDLE / config)
     path = "segdet_postprocessing" if "inference" in config else "validate#postprocessing_transforms"
     assert parser["mask_threshold"] == 0.7
     parser["mask_threshold"] = 0.6
-    transforms = [t for t in parser.get_parsed_content(path) if type(t).__name__ == "Lambdad"]
+    transforms = [t for t in parser.get_parsed_content(path) if isinstance(t, ProbabilityMaskd)]
     assert len(transforms) == 1
-    # nucleus probabilities softmax([0, l]) = 0.5, 0.55, 0.62, 0.73 for logit differences l
-    probabilities = torch.tensor([0.5, 0.55, 0.62, 0.73])
-    logits = torch.zeros(2, 4, 1, 1)
-    logits[1, :, 0, 0] = torch.log(probabilities / (1 - probabilities))
-    mask = Compose(transforms)({"seg": logits})["seg"]
-    assert mask.shape == (1, 4, 1, 1)
-    assert mask.flatten().tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert transforms[0].keys == ("seg",) and transforms[0].mask_keys == ("mask",)
+    assert transforms[0].converter.threshold == 0.6

@@ -11,6 +11,8 @@ from cellbundles.transforms import (
     DensityCountd,
     DensityPeaksd,
     MCDropoutUncertaintyd,
+    ProbabilityMask,
+    ProbabilityMaskd,
     SeededWatershedd,
     SplitSegDetOutputd,
     render_gaussian_density,
@@ -33,6 +35,30 @@ def fake_prediction():
     density = render_gaussian_density(centres, shape, 1.0 / np.array(SPACING))[None]
     prediction = MetaTensor(torch.from_numpy(np.concatenate([logits, density]).astype(np.float32)), affine=AFFINE)
     return prediction, centres
+
+
+def test_probability_mask_keeps_voxels_whose_nucleus_probability_reaches_the_threshold():
+    # nucleus probabilities softmax([0, l]) = 0.5, 0.55, 0.62, 0.73 for logit differences l
+    probabilities = torch.tensor([0.5, 0.55, 0.62, 0.73])
+    logits = torch.zeros(2, 4, 1, 1)
+    logits[1, :, 0, 0] = torch.log(probabilities / (1 - probabilities))
+    mask = ProbabilityMask(threshold=0.6)(MetaTensor(logits, affine=AFFINE))
+    assert isinstance(mask, MetaTensor) and mask.dtype == torch.float32
+    torch.testing.assert_close(mask.affine, AFFINE.to(mask.affine.dtype))
+    assert mask.shape == (1, 4, 1, 1)
+    assert mask.flatten().tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert ProbabilityMask(threshold=0.5)(logits.numpy()).flatten().tolist() == [1.0, 1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        ProbabilityMask()(logits[:1])
+
+
+def test_probability_maskd_writes_the_mask_in_place_or_beside_the_logits():
+    logits = torch.tensor([[0.0, 0.0], [-1.0, 1.0]])[:, :, None, None]
+    beside = ProbabilityMaskd("seg", threshold=0.7, mask_keys="mask")({"seg": logits})
+    assert beside["seg"] is logits
+    assert beside["mask"].flatten().tolist() == [0.0, 1.0]
+    in_place = ProbabilityMaskd("seg", threshold=0.7)({"seg": logits})
+    assert in_place["seg"].flatten().tolist() == [0.0, 1.0]
 
 
 def test_post_processing_chain_gives_mask_centroids_count_and_instances():

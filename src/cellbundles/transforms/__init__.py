@@ -22,13 +22,17 @@ from .distance import (
     InstancesToDistanceTargetDict,
 )
 from .outputs import SaveOutputsd, spacing_from_affine
-from .postprocess import (
+from .decoding import (
     DensityCountd,
     DensityCountD,
     DensityCountDict,
     DensityPeaksd,
     DensityPeaksD,
     DensityPeaksDict,
+    ProbabilityMask,
+    ProbabilityMaskd,
+    ProbabilityMaskD,
+    ProbabilityMaskDict,
     SeededWatershedd,
     SeededWatershedD,
     SeededWatershedDict,
@@ -124,6 +128,10 @@ __all__ = [
     "MCDropoutUncertaintyD",
     "MCDropoutUncertaintyDict",
     "MCDropoutUncertaintyd",
+    "ProbabilityMask",
+    "ProbabilityMaskD",
+    "ProbabilityMaskDict",
+    "ProbabilityMaskd",
     "SeededWatershedD",
     "SeededWatershedDict",
     "SeededWatershedd",

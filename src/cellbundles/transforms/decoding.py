@@ -1,9 +1,10 @@
-"""Dictionary post-processing transforms for ``SegDetNet`` outputs (seed 000 inference).
+"""Post-processing transforms for ``SegDetNet`` outputs (seed 000 inference): logits and density to results.
 
 They act on decollated, channel-first items (as in a MONAI evaluator's ``postprocessing``) and wrap
-the plain functions of :mod:`cellbundles.postprocess`. A typical chain: ``SplitSegDetOutputd``
-(``pred`` -> ``seg`` logits + ``density``), MONAI ``AsDiscreted(keys="seg", argmax=True)`` (mask),
-``DensityPeaksd`` (centroids), ``DensityCountd`` (count), ``SeededWatershedd`` (instances).
+the plain functions of :mod:`cellbundles.postprocess`. The chain of the ``nuclei_segdet_3d`` bundle:
+``SplitSegDetOutputd`` (``pred`` -> ``seg`` logits + ``density``), ``ProbabilityMaskd`` (``seg`` ->
+``mask``: nucleus probability at or above a threshold), ``DensityCountd`` (count), ``DensityPeaksd``
+(centroids), ``SeededWatershedd`` (instances).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 import torch
 from monai.config import KeysCollection, NdarrayOrTensor
-from monai.transforms import MapTransform
-from monai.utils import convert_to_dst_type, convert_to_numpy, ensure_tuple_rep
+from monai.transforms import MapTransform, Transform
+from monai.utils import TransformBackends, convert_to_dst_type, convert_to_numpy, ensure_tuple_rep
 
 from cellbundles.networks.segdet import split_segdet_output
 from cellbundles.postprocess import count_from_density, find_density_peaks, seeded_watershed
@@ -28,6 +29,10 @@ __all__ = [
     "DensityPeaksD",
     "DensityPeaksDict",
     "DensityPeaksd",
+    "ProbabilityMask",
+    "ProbabilityMaskD",
+    "ProbabilityMaskDict",
+    "ProbabilityMaskd",
     "SeededWatershedD",
     "SeededWatershedDict",
     "SeededWatershedd",
@@ -72,6 +77,66 @@ class SplitSegDetOutputd(MapTransform):
         d = dict(data)
         for key, seg_key, density_key in self.key_iterator(d, self.seg_keys, self.density_keys):
             d[seg_key], d[density_key] = split_segdet_output(torch.as_tensor(d[key]), self.seg_channels, channel_dim=0)
+        return d
+
+
+class ProbabilityMask(Transform):
+    """Binary foreground mask: softmax probability of the foreground at or above ``threshold``.
+
+    With two classes (background, nucleus) this is the nucleus probability thresholded; a
+    ``threshold`` above 0.5 keeps fewer, more certain voxels than the argmax would.
+
+    Args:
+        threshold: minimum foreground probability of a mask voxel.
+    """
+
+    backend = [TransformBackends.TORCH]
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        self.threshold = threshold
+
+    def __call__(self, logits: NdarrayOrTensor) -> NdarrayOrTensor:
+        """
+        Args:
+            logits: ``(C, [D,] H, W)`` class logits, channel 0 the background.
+
+        Returns:
+            ``(C - 1, [D,] H, W)`` masks (0 or 1) of the type and dtype of ``logits`` (a MetaTensor keeps its metadata).
+        """
+        if logits.ndim < 3 or logits.shape[0] < 2:
+            raise ValueError(f"logits must be channel-first with at least 2 classes, got shape {tuple(logits.shape)}.")
+        scores = logits if isinstance(logits, torch.Tensor) else torch.as_tensor(logits)
+        mask = (torch.softmax(scores, 0)[1:] >= self.threshold).to(scores.dtype)
+        return mask if isinstance(logits, torch.Tensor) else convert_to_dst_type(mask, logits)[0]
+
+
+class ProbabilityMaskd(MapTransform):
+    """Dictionary version of :class:`ProbabilityMask`.
+
+    Args:
+        keys: keys of the ``(C, [D,] H, W)`` logits.
+        threshold: minimum foreground probability of a mask voxel.
+        mask_keys: output keys of the masks, one per key; None: replace the logits.
+        allow_missing_keys: skip missing keys.
+    """
+
+    backend = ProbabilityMask.backend
+
+    def __init__(
+        self,
+        keys: KeysCollection = "seg",
+        threshold: float = 0.5,
+        mask_keys: KeysCollection | None = None,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.mask_keys = self.keys if mask_keys is None else ensure_tuple_rep(mask_keys, len(self.keys))
+        self.converter = ProbabilityMask(threshold)
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key, mask_key in self.key_iterator(d, self.mask_keys):
+            d[mask_key] = self.converter(d[key])
         return d
 
 
@@ -190,5 +255,6 @@ class SeededWatershedd(MapTransform):
 
 DensityCountD = DensityCountDict = DensityCountd
 DensityPeaksD = DensityPeaksDict = DensityPeaksd
+ProbabilityMaskD = ProbabilityMaskDict = ProbabilityMaskd
 SeededWatershedD = SeededWatershedDict = SeededWatershedd
 SplitSegDetOutputD = SplitSegDetOutputDict = SplitSegDetOutputd
