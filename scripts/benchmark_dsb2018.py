@@ -49,10 +49,11 @@ DATASET_DIR = Path("/work/shared/data/dsb2018_stage1_train_full")
 DATALIST = REPO / "data" / "splits" / "dsb2018_stage1_train_full.json"
 BUNDLES = ("nuclei_resunet_2d", "nuclei_semantic_2d")
 # network rows: name -> (bundle, overrides, table label)
+# (the row of the bundle's default instance_method is marked "default" in the tables)
 ROWS = {
-    "resunet_distance": ("nuclei_resunet_2d", {}, "`nuclei_resunet_2d` default: distance-seeded watershed"),
-    "resunet_split": (
-        "nuclei_resunet_2d", {"instance_method": "split"}, "`nuclei_resunet_2d`, split of the mask (previous default)"),
+    "resunet_distance": (
+        "nuclei_resunet_2d", {"instance_method": "distance"}, "`nuclei_resunet_2d`, distance-seeded watershed"),
+    "resunet_split": ("nuclei_resunet_2d", {"instance_method": "split"}, "`nuclei_resunet_2d`, split of the mask"),
     "resunet_components": (
         "nuclei_resunet_2d", {"instance_method": "components"}, "`nuclei_resunet_2d`, connected components (seed 002)"),
     "semantic_unet": ("nuclei_semantic_2d", {}, "`nuclei_semantic_2d` U-Net, 3 classes + seeded watershed (seed 003)"),
@@ -70,6 +71,15 @@ STARDIST = {
         "all": 0.675, "fluorescence": 0.709, "color_stain": 0.546, "brightfield": 0.496},
     "StarDist paper (GPU, ~450 fluorescence images, its own test set)": {"fluorescence": 0.864},
 }  # fmt: skip
+
+
+def row_label(name: str) -> str:
+    """The table label of a row, marked "default" when its ``instance_method`` is the bundle's default."""
+    if name not in ROWS or "instance_method" not in ROWS[name][1]:
+        return LABELS[name]
+    bundle, overrides, label = ROWS[name]
+    inference = json.loads((REPO / "bundles" / bundle / "configs" / "inference.json").read_text())
+    return f"{label} (default)" if overrides["instance_method"] == inference["instance_method"] else label
 
 
 def require_dataset(dataset_dir: Path) -> None:
@@ -256,7 +266,7 @@ def gather(names: list[str], work_dir: Path, previous: dict, date: str) -> dict:
 
 def carried_note(rows: dict, date: str) -> list[str]:
     """A line naming the rows measured before this run, with their dates (none: no line)."""
-    carried = [f"{LABELS[name]} ({row['measured'][:10]})" for name, row in rows.items() if row["measured"] != date]
+    carried = [f"{row_label(name)} ({row['measured'][:10]})" for name, row in rows.items() if row["measured"] != date]
     if not carried:
         return []
     return ["", "Rows carried unchanged from an earlier run of this script: " + ", ".join(carried) + "."]
@@ -308,11 +318,11 @@ def overall_table(rows: dict) -> list[str]:
         if len(trained) > SHORT_CELL:
             notes.append(f"({len(notes) + 1}) {trained}")
             trained = f"see ({len(notes)})"
-        cells = [LABELS[name], trained, f"{row['parameters']:,}", _number(row.get("training_minutes"), ".0f"), epochs]
+        cells = [row_label(name), trained, f"{row['parameters']:,}", _number(row.get("training_minutes"), ".0f"), epochs]
         cells += [f"{scores[key]:.3f}" for key in ("accuracy_iou0.5", "instance_f1_iou0.5", "dsb_score", "pixel_iou")]
         cells.append(f"{row['inference_ms_per_image']:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
-    same = [LABELS[name] for name, row in rows.items()
+    same = [row_label(name) for name, row in rows.items()
             if row.get("shipped_weights") and not row["trained_on"].startswith("shipped")]  # fmt: skip
     if same:
         notes.append("Weights identical to the bundle's shipped `models/model.pt`: " + ", ".join(same) + ".")
@@ -340,7 +350,7 @@ def by_image_type_tables(rows: dict) -> list[str]:
     for name, row in rows.items():
         scores = row["by_image_type"]
         cells = [f"{scores[g]['accuracy_iou0.5']:.3f}" if g in scores else "–" for g in groups]
-        lines.append(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row_label(name)} | " + " | ".join(cells) + " |")
     for label, scores in STARDIST.items():
         cells = [f"({scores[g]:.3f})" if g in scores else "–" for g in groups]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -360,12 +370,13 @@ def by_image_type_tables(rows: dict) -> list[str]:
             " / ".join(f"{scores[g][key]:.3f}" for key in ("instance_f1_iou0.5", "dsb_score", "pixel_iou"))
             if g in scores else "–" for g in groups
         ]  # fmt: skip
-        lines.append(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row_label(name)} | " + " | ".join(cells) + " |")
     return lines
 
 
-def markdown(rows: dict, split: str, figure: str | None, date: str) -> str:
-    """The report body: tables, figure, protocol and its differences from the papers."""
+def markdown(rows: dict, split: str, sizes: str, figure: str | None, date: str) -> str:
+    """The report body: tables, figure, protocol and its differences from the papers (``split`` names the
+    datalist and dataset, ``sizes`` its sections' sizes)."""
     lines = [
         f"Every row is scored on the same test images: the test section of {split}. Networks run with their "
         "bundle's `evaluate.json` (`python -m monai.bundle run`, full resolution, sliding window 256x256); "
@@ -393,17 +404,18 @@ def markdown(rows: dict, split: str, figure: str | None, date: str) -> str:
         "",
         "## Differences from the papers' protocols",
         "",
-        "- Data: the full DSB2018 stage1_train pool available here (604 annotated images; the papers use "
-        "all 670, split 90/10 or with Kaggle's stage-1 test set), split once into 517 training, 29 validation "
-        "and 58 test images, stratified by image type and size (`scripts/make_datalist.py --stratify`); the "
-        "test images are used for this report only. Every image is converted to one channel in [0, 1] "
+        "- Data: the DSB2018 stage1_train images available here (the full pool: 604 annotated images; the papers "
+        f"use all 670, split 90/10 or with Kaggle's stage-1 test set), split once into {sizes} images, stratified "
+        "by image type and size (`scripts/make_datalist.py --stratify`); the test images are used for this "
+        "report only. Every image is converted to one channel in [0, 1] "
         "(percentiles 1 and 99.8), brightfield and stained images inverted (`ToSingleChanneld(invert='auto')`).",
         "- Input size: random 256x256 crops for training and a 256x256 sliding window over the full image "
         "for inference; seed 002 resizes every image to 256x256 (which shrinks the nuclei of the large images).",
         "- `nuclei_resunet_2d` has a third output, the distance to each nucleus' boundary normalised per "
-        "nucleus, trained jointly with the foreground (our addition to seed 002); its cores seed the default "
-        "watershed. The `split` and `components` rows use the same weights with the foreground alone: the "
-        "previous default and seed 002's connected components.",
+        "nucleus, trained jointly with the foreground (our addition to seed 002); its cores seed the "
+        "distance-seeded watershed. The split and connected-components rows use the same weights with the "
+        "foreground alone: touching nuclei split by a distance-transform watershed of the mask (the bundle's "
+        "0.2 default), and seed 002's own pipeline.",
         "- Model selection: the checkpoint with the best validation accuracy@0.5 for `nuclei_resunet_2d` (seed "
         "002 selects by validation IoU), the best validation pixel IoU for `nuclei_semantic_2d`; Adam, lr 1e-3, "
         "lr x0.1 and early stop when the key metric stalls.",
@@ -451,7 +463,10 @@ def main(argv: list[str] | None = None) -> int:
         figure = args.output_dir.parent / "figures" / "dsb2018_training_curves.png"
         drawn = draw_curves(rows, figure)
         split = f"`{args.datalist.name}` in `{args.dataset_dir.name}`"
-        body = markdown(rows, split, Path("..", "figures", figure.name).as_posix() if drawn else None, date)
+        sections = json.loads(args.datalist.read_text())
+        sizes = ", ".join(f"{len(sections[section])} {section}" for section in ("training", "validation", "test"))
+        figure_link = Path("..", "figures", figure.name).as_posix() if drawn else None
+        body = markdown(rows, split, sizes, figure_link, date)
         payload = {"dataset": args.dataset_dir.name, "datalist": args.datalist.name, "rows": rows,
                    "stardist_quoted": STARDIST}  # fmt: skip
         write_report("dsb2018", payload, body, args.output_dir, command="python scripts/benchmark_dsb2018.py")

@@ -160,20 +160,23 @@ def test_report_stage_writes_the_tables_and_the_curves(tmp_path):
     assert result.returncode == 0, result.stderr
 
     markdown = (out / "dsb2018.md").read_text()
+    inference = json.loads((SCRIPT.parents[1] / "bundles" / "nuclei_resunet_2d" / "configs" / "inference.json").read_text())
+    label = "`nuclei_resunet_2d`, distance-seeded watershed" + (" (default)" if inference["instance_method"] == "distance" else "")
     # method, trained on, parameters, training min, epochs (best), accuracy, F1, DSB, pixel IoU, ms / image
-    assert _cells(markdown, "`nuclei_resunet_2d` default") == [
-        "`nuclei_resunet_2d` default: distance-seeded watershed", "517 training images of split.json", "3,627,075",
+    assert _cells(markdown, "`nuclei_resunet_2d`, distance") == [
+        label, "517 training images of split.json", "3,627,075",
         "3", "3 (2)", "0.700", "0.812", "0.457", "0.889", "456"]  # fmt: skip
-    assert "identical to the bundle's shipped `models/model.pt`: `nuclei_resunet_2d` default: distance-seeded" in markdown
+    assert "identical to the bundle's shipped `models/model.pt`: `nuclei_resunet_2d`, distance-seeded" in markdown
     classical = _cells(markdown, "classical")
     assert classical[1:6] == ["–", "0", "–", "–", "1.000"]
     # by image type: accuracy (fluorescence, color_stain, brightfield, all), then F1 / DSB / pixel IoU
     assert "| method | fluorescence (2 images, 4 nuclei) | color_stain (1 image, 2 nuclei) |" in markdown
-    assert _cells(markdown, "`nuclei_resunet_2d` default", 1)[1:] == ["0.700"] * 4
-    assert _cells(markdown, "`nuclei_resunet_2d` default", 2)[1:] == ["0.812 / 0.457 / 0.889"] * 4
+    assert _cells(markdown, "`nuclei_resunet_2d`, distance", 1)[1:] == ["0.700"] * 4
+    assert _cells(markdown, "`nuclei_resunet_2d`, distance", 2)[1:] == ["0.812 / 0.457 / 0.889"] * 4
     assert _cells(markdown, "classical", 1)[1:] == ["1.000"] * 4
     assert _cells(markdown, "StarDist 2D")[1:] == ["(0.709)", "(0.546)", "(0.496)", "(0.675)"]
     assert "not measured by this script" in markdown
+    assert "split once into 1 training, 0 validation, 4 test images" in markdown
     assert "Rows carried unchanged" not in markdown
     assert (tmp_path / "docs" / "figures" / "dsb2018_training_curves.png").stat().st_size > 10_000
     report = json.loads((out / "dsb2018.json").read_text())
