@@ -33,13 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from cellbundles.data.convert import run_converter
+from cellbundles.data.layout import DOWNLOADS_DIR, RAW_DIR
 from cellbundles.data.manifest import is_archive_entry, load_manifest, raw_entry_name, validate_manifest
 from cellbundles.io import atomic_write
 
-__all__ = ["DOWNLOADS_DIR", "RAW_DIR", "download", "fetch_dataset", "file_sha256", "safe_extract"]
+__all__ = ["download", "fetch_dataset", "file_sha256", "safe_extract"]
 
-DOWNLOADS_DIR = "downloads"
-RAW_DIR = "raw"
 _CHUNK_BYTES = 1 << 20
 _PROGRESS_INTERVAL_S = 0.5
 _USER_AGENT = "cellbundles-fetch/0.1 (+python urllib)"

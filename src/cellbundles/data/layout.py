@@ -20,11 +20,15 @@ from pathlib import Path
 
 from cellbundles.io import SUPPORTED_SUFFIXES, image_stem, is_supported_image
 
-__all__ = ["IMAGES_DIR", "LABELS_DIR", "CENTROIDS_DIR", "find_samples", "list_inputs"]
+__all__ = ["IMAGES_DIR", "LABELS_DIR", "CENTROIDS_DIR", "DOWNLOADS_DIR", "RAW_DIR", "find_samples", "list_inputs"]
 
 IMAGES_DIR = "images"
 LABELS_DIR = "labels"
 CENTROIDS_DIR = "centroids"
+DOWNLOADS_DIR = "downloads"
+"""Folder of a fetched dataset holding the downloaded files as they came."""
+RAW_DIR = "raw"
+"""Folder of a fetched dataset holding the extracted downloads, before conversion to the layout above."""
 
 
 def _is_centroid_table(path: Path) -> bool:

@@ -17,6 +17,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cellbundles.data.convert import check_converter_parameters
+from cellbundles.data.layout import DOWNLOADS_DIR, RAW_DIR
+
 __all__ = [
     "MANIFESTS_ENV",
     "SCHEMA_FILENAME",
@@ -123,9 +126,6 @@ def validate_manifest(
 
 
 def _semantic_problems(manifest: dict[str, Any]) -> list[str]:
-    from cellbundles.data.convert import check_converter_parameters
-    from cellbundles.data.fetch import DOWNLOADS_DIR, RAW_DIR
-
     problems = []
     for index, entry in enumerate(manifest["files"]):
         if "extract_to" in entry and not is_archive_entry(entry):

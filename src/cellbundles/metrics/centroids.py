@@ -17,6 +17,7 @@ from scipy.spatial import cKDTree
 
 from cellbundles.metrics.assignment import max_cardinality_assignment
 from cellbundles.metrics.counts import detection_scores, safe_ratio
+from cellbundles.utils import spacing_array
 
 __all__ = ["CentroidMatchingResult", "instance_centroids", "match_centroids"]
 
@@ -97,9 +98,7 @@ def match_centroids(
         raise ValueError(f"true_zyx has {true_pts.shape[1]} coordinates per point but pred_zyx {pred_pts.shape[1]}.")
     if radius < 0:
         raise ValueError(f"the matching radius must be non-negative, got {radius}.")
-    scale = np.ravel(np.asarray(1.0 if spacing is None else spacing, dtype=np.float64))
-    if scale.size not in (1, ndim) or np.any(scale <= 0):
-        raise ValueError(f"spacing {spacing} must hold 1 or {ndim} positive values (one per coordinate).")
+    scale = spacing_array(spacing, ndim)
 
     n_true, n_pred = true_pts.shape[0], pred_pts.shape[0]
     true_index = pred_index = np.zeros(0, dtype=np.int64)

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from cellbundles.metrics.contingency import label_overlap, validate_label_pair
+from cellbundles.utils import spacing_array
 
 __all__ = ["PIXEL_SCORES", "HausdorffResult", "dice", "hausdorff", "pixel_scores", "rand_error"]
 
@@ -109,10 +110,7 @@ def hausdorff(
         exactly one is.
     """
     y_true, y_pred = validate_label_pair(y_true, y_pred)
-    sampling = np.ravel(np.asarray(1.0 if spacing is None else spacing, dtype=np.float64))
-    if sampling.size not in (1, y_true.ndim) or np.any(sampling <= 0):
-        raise ValueError(f"spacing {spacing} must hold 1 or {y_true.ndim} positive values.")
-    sampling = np.broadcast_to(sampling, (y_true.ndim,))
+    sampling = spacing_array(spacing, y_true.ndim)
     true_fg, pred_fg = y_true > 0, y_pred > 0
     has_true, has_pred = bool(true_fg.any()), bool(pred_fg.any())
     if not (has_true or has_pred):

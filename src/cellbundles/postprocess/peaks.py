@@ -9,24 +9,9 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.spatial import cKDTree
 
-__all__ = ["BatchDensityPeaks", "count_from_density", "find_density_peaks", "spacing_array", "to_numpy"]
+from cellbundles.utils import spacing_array, to_numpy
 
-
-def to_numpy(array: object) -> np.ndarray:
-    """A numpy view of an array or (CPU or GPU) torch tensor, without importing torch."""
-    if hasattr(array, "detach"):
-        array = array.detach().cpu().numpy()
-    return np.asarray(array)
-
-
-def spacing_array(spacing: Sequence[float] | float | None, spatial_dims: int) -> np.ndarray:
-    """``(spatial_dims,)`` positive float64 spacing; None means voxel units (all ones)."""
-    if spacing is None:
-        return np.ones(spatial_dims, dtype=np.float64)
-    values = np.broadcast_to(np.asarray(spacing, dtype=np.float64).ravel(), (spatial_dims,)).copy()
-    if not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise ValueError(f"spacing must hold {spatial_dims} positive values, got {values.tolist()}.")
-    return values
+__all__ = ["BatchDensityPeaks", "count_from_density", "find_density_peaks"]
 
 
 def _suppress_close(points: np.ndarray, min_distance: float) -> np.ndarray:

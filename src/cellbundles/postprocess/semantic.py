@@ -16,7 +16,8 @@ from scipy import ndimage
 from skimage.morphology import local_maxima, reconstruction
 from skimage.segmentation import relabel_sequential
 
-from .peaks import spacing_array, to_numpy
+from cellbundles.utils import spacing_array, to_numpy
+
 from .watershed import watershed_from_markers
 
 __all__ = ["instances_from_binary", "instances_from_three_class", "remove_small_instances", "split_touching"]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .peaks import spacing_array, to_numpy
+from cellbundles.utils import spacing_array, to_numpy
 
 __all__ = ["flag_most_uncertain", "mc_uncertainty_radii"]
 

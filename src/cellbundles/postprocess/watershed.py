@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.segmentation import watershed
 
-from .peaks import spacing_array, to_numpy
+from cellbundles.utils import spacing_array, to_numpy
 
 __all__ = ["seeded_watershed", "watershed_from_markers"]
 

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from cellbundles.utils import spacing_array
+
 __all__ = [
     "SeedLike",
     "StarEllipsoid",
@@ -46,12 +48,8 @@ def check_shape(shape: Sequence[int], spatial_dims: int, name: str = "shape") ->
 
 
 def check_spacing(spacing: Sequence[float] | float, spatial_dims: int) -> tuple[float, ...]:
-    """Return ``spacing`` as ``spatial_dims`` positive floats (a scalar is repeated), or raise ``ValueError``."""
-    values = np.atleast_1d(np.asarray(spacing, dtype=float))
-    values = tuple(float(s) for s in (np.repeat(values, spatial_dims) if values.size == 1 else values))
-    if len(values) != spatial_dims or not all(np.isfinite(s) and s > 0 for s in values):
-        raise ValueError(f"spacing must be {spatial_dims} positive finite values, got {spacing}.")
-    return values
+    """``spacing`` as a tuple of ``spatial_dims`` floats (validated by :func:`cellbundles.utils.spacing_array`)."""
+    return tuple(float(s) for s in spacing_array(spacing, spatial_dims))
 
 
 def check_range(name: str, value: Sequence[float], low: float = 0.0, high: float = np.inf) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""Helpers shared by the cellbundles transforms: physical spacing of channel-first images."""
+"""Helpers shared by the cellbundles transforms: source names, physical spacing of channel-first images, label checks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 from monai.data import MetaTensor
-from monai.utils import convert_to_numpy, ensure_tuple_rep
+from monai.utils import convert_to_numpy
+
+from cellbundles.utils import spacing_array
 
 __all__ = ["as_instance_labels", "describe", "resolve_spacing"]
 
@@ -20,7 +22,8 @@ def describe(value: object, name: str) -> str:
 def resolve_spacing(
     reference: object, spacing: Sequence[float] | float | None, spatial_dims: int, name: str = "image"
 ) -> np.ndarray:
-    """Per-axis voxel spacing: the explicit ``spacing`` if given, else the MetaTensor's ``pixdim``.
+    """Per-axis voxel spacing: the explicit ``spacing`` if given, else the MetaTensor's ``pixdim``
+    (validated by :func:`cellbundles.utils.spacing_array`).
 
     Args:
         reference: the channel-first image the spacing belongs to (a ``MetaTensor`` carries it in its affine).
@@ -34,20 +37,14 @@ def resolve_spacing(
     Raises:
         ValueError: no spacing is given and ``reference`` is not a MetaTensor, or a spacing is not positive.
     """
-    if spacing is not None:
-        values = np.asarray(ensure_tuple_rep(spacing, spatial_dims), dtype=np.float64)
-    elif isinstance(reference, MetaTensor):
-        values = np.asarray(convert_to_numpy(reference.pixdim), dtype=np.float64)[:spatial_dims]
-    else:
-        raise ValueError(
-            f"spacing of {describe(reference, name)} is unknown: "
-            "pass `spacing` explicitly or give a MetaTensor with an affine."
-        )
-    if values.shape != (spatial_dims,) or not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise ValueError(
-            f"spacing of {describe(reference, name)} must hold {spatial_dims} positive values, got {values.tolist()}."
-        )
-    return values
+    if spacing is None:
+        if not isinstance(reference, MetaTensor):
+            raise ValueError(
+                f"spacing of {describe(reference, name)} is unknown: "
+                "pass `spacing` explicitly or give a MetaTensor with an affine."
+            )
+        spacing = convert_to_numpy(reference.pixdim)[:spatial_dims]
+    return spacing_array(spacing, spatial_dims, name=f"spacing of {describe(reference, name)}")
 
 
 def as_instance_labels(labels: np.ndarray, name: str = "instance labels") -> np.ndarray:

@@ -1,0 +1,7 @@
+"""Small helpers every layer of ``cellbundles`` may use; numpy only (no torch, MONAI or file formats)."""
+
+from __future__ import annotations
+
+from .spacing import spacing_array, to_numpy
+
+__all__ = ["spacing_array", "to_numpy"]
