@@ -6,7 +6,7 @@ import sys
 
 HEAVY = ("torch", "monai", "matplotlib")
 LIGHT_MODULES = ("cellbundles", "cellbundles.io", "cellbundles.data", "cellbundles.synth", "cellbundles.metrics")
-LIGHT_MODULES += ("cellbundles.postprocess",)
+LIGHT_MODULES += ("cellbundles.postprocess", "cellbundles.utils")
 
 
 def _loaded_after_import(statement: str) -> set[str]:

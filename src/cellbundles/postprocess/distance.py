@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .peaks import to_numpy
+from cellbundles.utils import to_numpy
+
 from .semantic import remove_small_instances
 from .watershed import watershed_from_markers
 
