@@ -15,7 +15,7 @@ from cellbundles.postprocess.semantic import (
     split_touching,
 )
 from cellbundles.postprocess.watershed import watershed_from_markers
-from cellbundles.transforms.semantic import three_class_map
+from cellbundles.transforms import three_class_map
 
 
 def discs(shape, centres, radius) -> np.ndarray:

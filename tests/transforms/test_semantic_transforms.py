@@ -8,7 +8,7 @@ import torch
 from monai.data import MetaTensor
 
 from cellbundles.io import read_image, read_labels
-from cellbundles.transforms.semantic import (
+from cellbundles.transforms import (
     InstancesFromBinaryd,
     InstancesFromThreeClassd,
     InstancesToBinary,

@@ -1,9 +1,34 @@
-"""MONAI transforms of the cellbundles methods, array and dictionary versions side by side (DESIGN.md section 3)."""
+"""MONAI transforms of the cellbundles methods, array and dictionary versions side by side (docs/design.md, "Conventions")."""
 
 from __future__ import annotations
 
 from .availability import AnnotationAvailabilityd, AnnotationAvailabilityD, AnnotationAvailabilityDict
+from .augment import dsb_augmentations
 from .centroids import CentroidsFromLabels, CentroidsFromLabelsd, CentroidsFromLabelsD, CentroidsFromLabelsDict
+from .decoding import (
+    DensityCountd,
+    DensityCountD,
+    DensityCountDict,
+    DensityPeaksd,
+    DensityPeaksD,
+    DensityPeaksDict,
+    InstancesFromBinaryd,
+    InstancesFromBinaryD,
+    InstancesFromBinaryDict,
+    InstancesFromThreeClassd,
+    InstancesFromThreeClassD,
+    InstancesFromThreeClassDict,
+    ProbabilityMask,
+    ProbabilityMaskd,
+    ProbabilityMaskD,
+    ProbabilityMaskDict,
+    SeededWatershedd,
+    SeededWatershedD,
+    SeededWatershedDict,
+    SplitSegDetOutputd,
+    SplitSegDetOutputD,
+    SplitSegDetOutputDict,
+)
 from .density import (
     CentroidsToDensity,
     CentroidsToDensityd,
@@ -21,33 +46,10 @@ from .distance import (
     InstancesToDistanceTargetD,
     InstancesToDistanceTargetDict,
 )
+from .intensity import INVERT_MODES, ToSingleChannel, ToSingleChanneld, ToSingleChannelD, ToSingleChannelDict
 from .outputs import SaveOutputsd, spacing_from_affine
-from .decoding import (
-    DensityCountd,
-    DensityCountD,
-    DensityCountDict,
-    DensityPeaksd,
-    DensityPeaksD,
-    DensityPeaksDict,
-    ProbabilityMask,
-    ProbabilityMaskd,
-    ProbabilityMaskD,
-    ProbabilityMaskDict,
-    SeededWatershedd,
-    SeededWatershedD,
-    SeededWatershedDict,
-    SplitSegDetOutputd,
-    SplitSegDetOutputD,
-    SplitSegDetOutputDict,
-)
-from .semantic import (
-    INVERT_MODES,
-    InstancesFromBinaryd,
-    InstancesFromBinaryD,
-    InstancesFromBinaryDict,
-    InstancesFromThreeClassd,
-    InstancesFromThreeClassD,
-    InstancesFromThreeClassDict,
+from .spacing import EnsureSpacingd, PointsToInputGridd, points_to_input_grid
+from .targets import (
     InstancesToBinary,
     InstancesToBinaryd,
     InstancesToBinaryD,
@@ -56,14 +58,8 @@ from .semantic import (
     InstancesToThreeClassd,
     InstancesToThreeClassD,
     InstancesToThreeClassDict,
-    ToSingleChannel,
-    ToSingleChanneld,
-    ToSingleChannelD,
-    ToSingleChannelDict,
-    dsb_augmentations,
     three_class_map,
 )
-from .spacing import EnsureSpacingd, PointsToInputGridd, points_to_input_grid
 from .uncertainty import MCDropoutUncertaintyd, MCDropoutUncertaintyD, MCDropoutUncertaintyDict
 from .utils import as_instance_labels, resolve_spacing
 from .weights import (

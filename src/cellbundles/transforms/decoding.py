@@ -1,12 +1,15 @@
-"""Post-processing transforms for ``SegDetNet`` outputs (seed 000 inference): logits and density to results.
+"""Post-processing transforms: decollated network outputs to masks, centroids, counts and instance labels.
 
 They act on decollated, channel-first items (as in a MONAI evaluator's ``postprocessing``) and wrap
-the plain functions of :mod:`cellbundles.postprocess`. The chain of the ``nuclei_segdet_3d`` bundle:
-``SplitSegDetOutputd`` (``pred`` -> ``seg`` logits + ``density``), ``ProbabilityMaskd`` (``seg`` ->
-``mask``: nucleus probability at or above a threshold), ``DensityCountd`` (count), ``DensityPeaksd``
-(centroids), ``SeededWatershedd`` (instances).
-"""
+the plain functions of :mod:`cellbundles.postprocess`.
 
+- ``SegDetNet`` (seed 000), the chain of the ``nuclei_segdet_3d`` bundle: :class:`SplitSegDetOutputd`
+  (``pred`` -> ``seg`` logits + ``density``), :class:`ProbabilityMaskd` (``seg`` -> ``mask``: nucleus
+  probability at or above a threshold), :class:`DensityCountd` (count), :class:`DensityPeaksd`
+  (centroids), :class:`SeededWatershedd` (instances).
+- 2D semantic networks (seeds 002 and 003): :class:`InstancesFromBinaryd` (foreground probability ->
+  instances) and :class:`InstancesFromThreeClassd` (background / interior / border -> instances).
+"""
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
@@ -18,7 +21,13 @@ from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends, convert_to_dst_type, convert_to_numpy, ensure_tuple_rep
 
 from cellbundles.networks.segdet import split_segdet_output
-from cellbundles.postprocess import count_from_density, find_density_peaks, seeded_watershed
+from cellbundles.postprocess import (
+    count_from_density,
+    find_density_peaks,
+    instances_from_binary,
+    instances_from_three_class,
+    seeded_watershed,
+)
 
 from .utils import resolve_spacing
 
@@ -29,6 +38,12 @@ __all__ = [
     "DensityPeaksD",
     "DensityPeaksDict",
     "DensityPeaksd",
+    "InstancesFromBinaryD",
+    "InstancesFromBinaryDict",
+    "InstancesFromBinaryd",
+    "InstancesFromThreeClassD",
+    "InstancesFromThreeClassDict",
+    "InstancesFromThreeClassd",
     "ProbabilityMask",
     "ProbabilityMaskD",
     "ProbabilityMaskDict",
@@ -253,8 +268,105 @@ class SeededWatershedd(MapTransform):
         return d
 
 
+class InstancesFromBinaryd(MapTransform):
+    """Instance labels from a decollated foreground output (:func:`instances_from_binary`): connected
+    components, or touching objects split by a distance-transform watershed when ``split_h`` is set.
+
+    Args:
+        keys: keys of the ``(C, [D,] H, W)`` foreground probabilities (e.g. after ``Activationsd``).
+        instance_keys: output keys of the ``(1, [D,] H, W)`` int32 labels (type and metadata of the input).
+        channel: the foreground channel (default the last: the one channel of a sigmoid output, or
+            channel 1 of a two-class softmax output).
+        threshold: foreground probability threshold.
+        min_size: smallest instance kept, in pixels.
+        connectivity: 1 (4-neighbourhood in 2D) up to the number of spatial dimensions.
+        fill_holes: fill the holes of the foreground mask first.
+        split_h: 0: connected components; positive: the ``h`` of :func:`split_touching`.
+        split_sigma: smoothing of the distance transform for the split, in pixels.
+        allow_missing_keys: skip missing keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = "pred",
+        instance_keys: KeysCollection = "instances",
+        channel: int = -1,
+        threshold: float = 0.5,
+        min_size: int = 0,
+        connectivity: int = 1,
+        fill_holes: bool = False,
+        split_h: float = 0.0,
+        split_sigma: float = 1.0,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.instance_keys = ensure_tuple_rep(instance_keys, len(self.keys))
+        self.channel = channel
+        self.options = dict(
+            threshold=threshold,
+            min_size=min_size,
+            connectivity=connectivity,
+            fill_holes=fill_holes,
+            split_h=split_h,
+            split_sigma=split_sigma,
+        )
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key, instance_key in self.key_iterator(d, self.instance_keys):
+            value = d[key]
+            if value.ndim < 3:
+                raise ValueError(f"{key!r} must be channel-first (C, [D,] H, W), got shape {tuple(value.shape)}.")
+            foreground = convert_to_numpy(value)[self.channel]
+            labels = instances_from_binary(foreground, **self.options)
+            d[instance_key] = convert_to_dst_type(labels[None], value, dtype=np.int32)[0]
+        return d
+
+
+class InstancesFromThreeClassd(MapTransform):
+    """Instance labels from decollated three-class outputs by a seeded watershed (:func:`instances_from_three_class`).
+
+    Args:
+        keys: keys of the ``(3, [D,] H, W)`` background / interior / border scores.
+        instance_keys: output keys of the ``(1, [D,] H, W)`` int32 labels (type and metadata of the input).
+        min_size: smallest instance kept, in pixels.
+        min_seed_size: smallest interior component used as a seed.
+        connectivity: neighbourhood of the interior components (1: 4-neighbourhood in 2D).
+        unseeded: ``"label"`` keeps border-only objects, ``"drop"`` removes them.
+        allow_missing_keys: skip missing keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = "pred",
+        instance_keys: KeysCollection = "instances",
+        min_size: int = 0,
+        min_seed_size: int = 0,
+        connectivity: int = 1,
+        unseeded: str = "label",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.instance_keys = ensure_tuple_rep(instance_keys, len(self.keys))
+        self.min_size = min_size
+        self.min_seed_size = min_seed_size
+        self.connectivity = connectivity
+        self.unseeded = unseeded
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key, instance_key in self.key_iterator(d, self.instance_keys):
+            labels = instances_from_three_class(
+                convert_to_numpy(d[key]), self.min_size, self.min_seed_size, self.connectivity, self.unseeded
+            )
+            d[instance_key] = convert_to_dst_type(labels[None], d[key], dtype=np.int32)[0]
+        return d
+
+
 DensityCountD = DensityCountDict = DensityCountd
 DensityPeaksD = DensityPeaksDict = DensityPeaksd
+InstancesFromBinaryD = InstancesFromBinaryDict = InstancesFromBinaryd
+InstancesFromThreeClassD = InstancesFromThreeClassDict = InstancesFromThreeClassd
 ProbabilityMaskD = ProbabilityMaskDict = ProbabilityMaskd
 SeededWatershedD = SeededWatershedDict = SeededWatershedd
 SplitSegDetOutputD = SplitSegDetOutputDict = SplitSegDetOutputd
