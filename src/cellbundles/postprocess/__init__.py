@@ -26,3 +26,8 @@ __all__ = [
     "split_touching",
     "watershed_from_markers",
 ]
+
+from .classical import THRESHOLD_METHODS, classical_instances  # noqa: E402
+from .diameter import DIAMETER_METHODS, estimate_nucleus_diameter  # noqa: E402
+
+__all__ += ["DIAMETER_METHODS", "THRESHOLD_METHODS", "classical_instances", "estimate_nucleus_diameter"]

@@ -146,3 +146,9 @@ __all__ = [
     "resolve_spacing",
     "three_class_map",
 ]
+
+from .classical import ClassicalInstances, ClassicalInstancesd, ClassicalInstancesD, ClassicalInstancesDict  # noqa: E402
+from .classical import EstimateDiameter, EstimateDiameterd, EstimateDiameterD, EstimateDiameterDict  # noqa: E402
+
+__all__ += ["ClassicalInstances", "ClassicalInstancesD", "ClassicalInstancesDict", "ClassicalInstancesd"]
+__all__ += ["EstimateDiameter", "EstimateDiameterD", "EstimateDiameterDict", "EstimateDiameterd"]
