@@ -63,3 +63,16 @@ def test_network_without_dropout_or_bad_pass_count_raises():
         MCDropoutInferer(num_passes=2)(torch.rand(1, 1, 8, 8), nn.Conv2d(1, 1, 3))
     with pytest.raises(ValueError):
         MCDropoutInferer(num_passes=0)
+
+
+def test_reference_pass_can_be_skipped_without_changing_the_dropout_passes():
+    net = tiny_net().eval()
+    image = torch.rand(1, 1, 16, 16, 16)
+    calls = []
+    net.register_forward_hook(lambda module, inputs, output: calls.append(module.training))
+    with_reference = MCDropoutInferer(num_passes=2, seed=3)(image, net)
+    assert len(calls) == 3
+    calls.clear()
+    without = MCDropoutInferer(num_passes=2, seed=3, reference_pass=False)(image, net)
+    assert len(calls) == 2 and "pred" not in without
+    assert all(torch.equal(a, b) for a, b in zip(with_reference["mc_passes"], without["mc_passes"]))

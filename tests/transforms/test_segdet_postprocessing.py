@@ -112,3 +112,14 @@ def test_mc_dropout_uncertainty_per_centroid():
     assert net.training  # the network's mode is restored
     again = transform({"image": image, "centroids": centroids})
     np.testing.assert_array_equal(again["uncertainty"], radii)
+
+
+def test_mc_dropout_uncertainty_runs_only_the_dropout_passes():
+    """The centroids come from the evaluator's own pass: no dropout-free pass is run again."""
+    torch.manual_seed(0)
+    net = SegDetNet(features=(4, 8, 8, 16), density_activation="identity").eval()
+    forward_modes = []
+    net.register_forward_hook(lambda module, inputs, output: forward_modes.append(module.bottleneck_dropout.training))
+    transform = MCDropoutUncertaintyd(keys="image", network=net, num_passes=3, threshold=0.0, min_distance_um=1.0)
+    transform({"image": MetaTensor(torch.rand(1, 16, 16, 16), affine=AFFINE), "centroids": np.zeros((0, 3))})
+    assert forward_modes == [True, True, True]

@@ -15,7 +15,7 @@ __all__ = ["MCDropoutInferer"]
 
 
 class MCDropoutInferer(Inferer):
-    """Run a network once without dropout and ``num_passes`` times with only its dropout layers active.
+    """Run a network ``num_passes`` times with only its dropout layers active (and, optionally, once without dropout).
 
     Each pass goes through ``inferer`` (e.g. a ``SlidingWindowInferer``, so any volume is tiled; every
     window of every pass draws its own dropout masks). Batch normalisation stays in evaluation
@@ -34,9 +34,13 @@ class MCDropoutInferer(Inferer):
         pass_transform: applied to the output of each dropout pass; its results are returned.
         seed: seed of the dropout masks (the global torch random state is restored afterwards);
             None: use the current random state.
+        reference_pass: also run the network once without dropout and return that output as ``"pred"``;
+            False when the caller already has that prediction (e.g. an evaluator's own forward pass),
+            which saves one full pass.
 
     Returns (``__call__``):
-        ``{"pred": output without dropout, "mc_passes": list of num_passes per-pass results}``.
+        ``{"pred": output without dropout (only with reference_pass), "mc_passes": list of num_passes
+        per-pass results}``.
     """
 
     def __init__(
@@ -45,6 +49,7 @@ class MCDropoutInferer(Inferer):
         inferer: Inferer | None = None,
         pass_transform: Callable[[torch.Tensor], Any] | None = None,
         seed: int | None = None,
+        reference_pass: bool = True,
     ) -> None:
         super().__init__()
         if num_passes < 1:
@@ -53,6 +58,7 @@ class MCDropoutInferer(Inferer):
         self.inferer = SimpleInferer() if inferer is None else inferer
         self.pass_transform = pass_transform
         self.seed = seed
+        self.reference_pass = reference_pass
 
     def _reduce(self, output: torch.Tensor) -> Any:
         if self.pass_transform is not None:
@@ -72,18 +78,20 @@ class MCDropoutInferer(Inferer):
                 f"{type(network).__name__} has no dropout layer: Monte-Carlo dropout passes would all be equal."
             )
         modes = [(module, module.training) for module in network.modules()]
+        outputs = {}
         try:
             with torch.no_grad():
                 network.eval()
-                reference = self.inferer(inputs, network, *args, **kwargs)
+                if self.reference_pass:
+                    outputs["pred"] = self.inferer(inputs, network, *args, **kwargs)
                 enable_mc_dropout(network)
                 with torch.random.fork_rng(enabled=self.seed is not None):
                     if self.seed is not None:
                         torch.manual_seed(self.seed)
-                    passes = [
+                    outputs["mc_passes"] = [
                         self._reduce(self.inferer(inputs, network, *args, **kwargs)) for _ in range(self.num_passes)
                     ]
         finally:
             for module, training in modes:
                 module.training = training
-        return {"pred": reference, "mc_passes": passes}
+        return outputs

@@ -26,7 +26,8 @@ class MCDropoutUncertaintyd(MapTransform):
     (``num_passes`` passes with only dropout active, each reduced at once to its density peaks, so
     memory stays that of one pass), then :func:`cellbundles.postprocess.mc_uncertainty_radii` for
     the centroids already found without dropout (``data[peaks_key]``, e.g. from
-    :class:`DensityPeaksd` with the same ``threshold`` and ``min_distance_um``), and optionally
+    :class:`DensityPeaksd` with the same ``threshold`` and ``min_distance_um``; the evaluator's own
+    forward pass is the dropout-free prediction, so none is run here), and optionally
     :func:`cellbundles.postprocess.flag_most_uncertain`. Place it in an evaluator's
     ``postprocessing`` after the centroids are computed.
 
@@ -98,6 +99,7 @@ class MCDropoutUncertaintyd(MapTransform):
                 inferer=self.inferer,
                 pass_transform=BatchDensityPeaks(self.threshold, self.min_distance_um, spacing, self.density_channel),
                 seed=self.seed,
+                reference_pass=False,
             )
             passes = mc_inferer(torch.as_tensor(image)[None].to(device), self.network)["mc_passes"]
             radii = mc_uncertainty_radii(
