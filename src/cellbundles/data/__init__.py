@@ -1,4 +1,4 @@
-"""Datasets: canonical layout, MONAI datalists, public-dataset manifests and downloads (DESIGN.md section 5)."""
+"""Datasets: canonical layout, MONAI datalists, dataset manifests and downloads (docs/design.md, "Data layout")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Converters from published dataset layouts to the canonical layout (DESIGN.md section 5).
+"""Converters from published dataset layouts to the canonical layout (docs/design.md, "Data layout").
 
 Each converter reads the extracted files under a ``raw`` folder and writes, under an output folder::
 

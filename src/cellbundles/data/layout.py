@@ -1,4 +1,4 @@
-"""The canonical dataset layout of cellbundles (DESIGN.md section 5).
+"""The canonical dataset layout of cellbundles (docs/design.md, "Data layout").
 
 ::
 

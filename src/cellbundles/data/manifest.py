@@ -1,4 +1,4 @@
-"""Public-dataset manifests: one JSON per dataset in ``data_manifests/`` (DESIGN.md section 5).
+"""Public-dataset manifests: one JSON per dataset in ``data_manifests/`` (docs/design.md, "Data layout").
 
 A manifest says where a dataset is published (URLs, sizes, sha256), under which licence and citation,
 its pixel spacing, the layout inside its archives, and which converter of

@@ -1,4 +1,4 @@
-"""Engines and inferers MONAI lacks (DESIGN.md section 3)."""
+"""Engines and inferers MONAI lacks (docs/design.md, "Package layers")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``summary.json`` of an inference or evaluation run (the output contract of DESIGN.md section 4)."""
+"""``summary.json`` of an inference or evaluation run (docs/design.md, "Output contract")."""
 
 from __future__ import annotations
 

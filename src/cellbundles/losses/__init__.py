@@ -1,4 +1,4 @@
-"""Loss functions of the cellbundles methods (DESIGN.md section 3)."""
+"""Loss functions of the cellbundles methods (docs/design.md, "Package layers")."""
 
 from __future__ import annotations
 

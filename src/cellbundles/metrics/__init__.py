@@ -1,4 +1,4 @@
-"""Evaluation protocols (DESIGN.md section 6) as plain numpy functions, MONAI metrics and Ignite handlers.
+"""Evaluation protocols as numpy functions, MONAI metrics and Ignite handlers (docs/design.md, "Evaluation protocols").
 
 The plain functions work on numpy label images (2D or 3D, 0 is background, ids need not be
 consecutive) and import neither torch nor MONAI. The ``Cumulative`` metrics

@@ -1,4 +1,4 @@
-"""Post-processing of network outputs: peaks, counts, instances, uncertainty (DESIGN.md section 3).
+"""Post-processing of network outputs: peaks, counts, instances, uncertainty (docs/design.md, "Package layers").
 
 numpy / scipy / scikit-image only: importing this package does not import torch or MONAI.
 """

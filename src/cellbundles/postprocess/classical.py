@@ -1,6 +1,6 @@
 """Classical nucleus instances: threshold + distance-transform seeded watershed, scaled by the nucleus diameter.
 
-The baseline beside every learned pipeline (DESIGN.md section 10), with every length taken from one
+The baseline beside every learned pipeline (docs/design.md, "Generalisation"), with every length taken from one
 nucleus diameter ``d`` (given, or :func:`cellbundles.postprocess.estimate_nucleus_diameter`):
 
 1. Gaussian smoothing of ``0.1 d`` (micrometres, so anisotropic in voxels);

@@ -1,6 +1,6 @@
 """Typical nucleus diameter of a fluorescence image, estimated from the image alone (torch-free).
 
-Size-aware inference (like Cellpose's ``diameter``, DESIGN.md section 10) and the classical baseline
+Size-aware inference (like Cellpose's ``diameter``, docs/design.md, "Generalisation") and the classical baseline
 take their scale from one number, the nucleus diameter in micrometres. Two estimators:
 
 - ``"scale_space"`` (default): blobs of the scale-normalised Laplacian of Gaussian (Lindeberg, "Feature

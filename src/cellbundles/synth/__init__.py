@@ -1,5 +1,5 @@
-"""Seeded, deterministic phantoms with ground truth (DESIGN.md section 3): 3D ellipsoid nuclei (BBBC024-like,
-seed 001), domain-randomised 3D nuclei (every size, density, sampling, optics and signal parameter drawn per volume),
+"""Seeded, deterministic phantoms with ground truth (docs/design.md, "Package layers"): 3D ellipsoid nuclei
+(BBBC024-like, seed 001), domain-randomised 3D nuclei (every size, density, sampling, optics and signal parameter drawn per volume),
 2D nuclei (DSB2018-like) and 2-channel cell + nucleus scenes (seed 004).
 
 Command line: ``python -m cellbundles.synth {nuclei3d,nuclei3d_random,nuclei2d,cells2d} --n N --out DIR --seed S``.

@@ -1,4 +1,4 @@
-"""Command line that writes phantom datasets in the canonical layout (DESIGN.md section 5).
+"""Command line that writes phantom datasets in the canonical layout (docs/design.md, "Data layout").
 
 ::
 

@@ -1,4 +1,4 @@
-"""Phantom datasets on disk in the canonical layout (DESIGN.md section 5).
+"""Phantom datasets on disk in the canonical layout (docs/design.md, "Data layout").
 
 Sample ``i`` is named ``<kind>_s<seed>_<i:03d>`` and generated from ``numpy.random.SeedSequence([seed, i])``, so a
 sample is the same however many are generated. Files written under the dataset folder:

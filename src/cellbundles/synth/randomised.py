@@ -1,6 +1,6 @@
 """Domain-randomised 3D nucleus phantoms: size, shape, density, sampling, optics, signal and camera are drawn anew
 for every volume (and every nucleus), so that a model trained on them meets the nuclei of real microscopes
-(issue 11; DESIGN.md section 10).
+(issue 11; docs/design.md, "Generalisation").
 
 References:
     - Tobin et al., "Domain randomization for transferring deep neural networks from simulation to the real world",

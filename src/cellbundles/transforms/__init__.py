@@ -1,4 +1,4 @@
-"""MONAI transforms of the cellbundles methods, array and dictionary versions side by side (docs/design.md, "Conventions")."""
+"""MONAI array and dictionary transforms of the cellbundles methods (docs/design.md, "Conventions")."""
 
 from __future__ import annotations
 

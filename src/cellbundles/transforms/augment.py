@@ -2,7 +2,7 @@
 
 Reference:
     Seed 002, "Nuclei Segmentation in Cell Images using Fully Convolutional Neural Networks"
-    (section III.B, data augmentation). Full citation: docs/design.md, section "Bundles".
+    (section III.B, data augmentation). Full citation: docs/design.md, "Bundles".
 """
 
 from __future__ import annotations

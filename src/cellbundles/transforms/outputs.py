@@ -1,4 +1,4 @@
-"""Writing a bundle's per-input results with the output contract of DESIGN.md section 4.
+"""Writing a bundle's per-input results with the output contract (docs/design.md, "Output contract").
 
 Every input ``<dir>/<stem>.<ext>`` gives ``<output_dir>/<stem>_<kind>.<ext>`` files: label and
 probability images as TIFF with the input's voxel size (NIfTI when the input is NIfTI), point

@@ -8,7 +8,7 @@
 References:
     Seed 002, "Nuclei Segmentation in Cell Images using Fully Convolutional Neural Networks";
     seed 003, a benchmark of deep learning methods for nuclei segmentation on DSB2018 (Methods,
-    simple CNN). Full citations: docs/design.md, section "Bundles".
+    simple CNN). Full citations: docs/design.md, "Bundles".
 """
 
 from __future__ import annotations
