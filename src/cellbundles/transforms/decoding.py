@@ -10,6 +10,7 @@ the plain functions of :mod:`cellbundles.postprocess`.
 - 2D semantic networks (seeds 002 and 003): :class:`InstancesFromBinaryd` (foreground probability ->
   instances) and :class:`InstancesFromThreeClassd` (background / interior / border -> instances).
 """
+
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
