@@ -31,6 +31,9 @@ __all__ = ["THRESHOLD_METHODS", "classical_instances"]
 
 THRESHOLD_METHODS = ("otsu", "local")
 
+_SEED_DEPTH = 0.125
+_SEED_DISTANCE = 0.5
+
 
 def _foreground(smoothed: np.ndarray, sigma_voxels: np.ndarray, threshold: str) -> np.ndarray:
     """Boolean foreground of the smoothed image (module docstring, step 2, before hole filling)."""
@@ -83,6 +86,6 @@ def classical_instances(
 
     distance = ndimage.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
     relief = ndimage.gaussian_filter(distance, 0.1 * diameter_um / spacing, mode="constant")
-    seeds, _ = find_density_peaks(np.where(mask, relief, 0.0), diameter_um / 8.0, diameter_um / 2.0, spacing)
+    seeds, _ = find_density_peaks(np.where(mask, relief, 0.0), diameter_um * _SEED_DEPTH, diameter_um * _SEED_DISTANCE, spacing)
     labels = seeded_watershed(mask, seeds, spacing=spacing, unseeded="label")
     return remove_small_instances(labels, min_voxels)
