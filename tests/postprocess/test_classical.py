@@ -80,3 +80,10 @@ def test_transforms_read_the_spacing_and_store_the_diameter():
         EstimateDiameterd("image", diameter=-1)
     with pytest.raises(ValueError, match="spacing"):
         EstimateDiameter()(torch.from_numpy(image)[None])  # a plain tensor has no spacing
+
+
+def test_two_dimensional_image():
+    spacing = (0.5, 0.5)
+    image = blurred_balls((64, 64), [(8.0, 8.0), (8.0, 22.0), (22.0, 15.0)], 3.0, spacing=spacing)
+    labels = ClassicalInstances(6.0, spacing=spacing)(torch.from_numpy(image)[None])
+    assert labels.shape == (1, 64, 64) and labels.dtype == torch.int32 and labels.max() == 3
