@@ -4,8 +4,8 @@ The baseline beside every learned pipeline (docs/design.md, "Generalisation"), w
 nucleus diameter ``d`` (given, or :func:`cellbundles.postprocess.estimate_nucleus_diameter`):
 
 1. Gaussian smoothing of ``0.1 d`` (micrometres, so anisotropic in voxels);
-2. foreground: above the Otsu threshold (Otsu, IEEE Trans. SMC 9, 1979), or (``"local"``) above both the
-   local Gaussian-weighted mean over about ``2 d`` and half the Otsu threshold (uneven illumination);
+2. foreground: above the Otsu threshold (Otsu, IEEE Trans. SMC 9, 1979) of the smoothed image, or
+   (``"local"``, for uneven illumination) of the smoothed image minus its Gaussian blur of ``2 d``;
    holes filled; components under a quarter of a ball of diameter ``d`` removed;
 3. seeds: local maxima of the Euclidean distance transform (micrometres, smoothed by ``0.1 d``) that are at
    least ``d / 8`` deep, at least ``d / 2`` apart (:func:`cellbundles.postprocess.find_density_peaks`);
@@ -31,8 +31,8 @@ __all__ = ["THRESHOLD_METHODS", "classical_instances"]
 
 THRESHOLD_METHODS = ("otsu", "local")
 
-_SEED_DEPTH = 0.125
-_SEED_DISTANCE = 0.5
+_SEED_DEPTH = 0.125  # seeds: distance-transform maxima at least d / 8 deep
+_SEED_DISTANCE = 0.5  # and d / 2 apart
 
 
 def _foreground(smoothed: np.ndarray, sigma_voxels: np.ndarray, threshold: str) -> np.ndarray:
@@ -86,6 +86,7 @@ def classical_instances(
 
     distance = ndimage.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
     relief = ndimage.gaussian_filter(distance, 0.1 * diameter_um / spacing, mode="constant")
-    seeds, _ = find_density_peaks(np.where(mask, relief, 0.0), diameter_um * _SEED_DEPTH, diameter_um * _SEED_DISTANCE, spacing)
+    depth, distance_um = diameter_um * _SEED_DEPTH, diameter_um * _SEED_DISTANCE
+    seeds, _ = find_density_peaks(np.where(mask, relief, 0.0), depth, distance_um, spacing)
     labels = seeded_watershed(mask, seeds, spacing=spacing, unseeded="label")
     return remove_small_instances(labels, min_voxels)

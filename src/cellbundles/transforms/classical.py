@@ -35,7 +35,9 @@ __all__ = [
 def _spatial(image: NdarrayOrTensor, name: str) -> np.ndarray:
     """The spatial array of a one-channel ``(1, [D,] H, W)`` image, or a ``ValueError`` naming it."""
     if image.ndim not in (3, 4) or image.shape[0] != 1:
-        raise ValueError(f"{describe(image, name)} must be a one-channel image (1, [D,] H, W), got shape {tuple(image.shape)}.")
+        raise ValueError(
+            f"{describe(image, name)} must be a one-channel image (1, [D,] H, W), got shape {tuple(image.shape)}."
+        )
     return convert_to_numpy(image)[0]
 
 
@@ -145,7 +147,9 @@ class ClassicalInstances(Transform):
         self.min_size_fraction = min_size_fraction
         self.spacing = spacing
 
-    def __call__(self, image: NdarrayOrTensor, diameter_um: float | None = None, name: str = "image") -> NdarrayOrTensor:
+    def __call__(
+        self, image: NdarrayOrTensor, diameter_um: float | None = None, name: str = "image"
+    ) -> NdarrayOrTensor:
         """``(1, [D,] H, W)`` int32 labels of the type (and metadata) of ``image``; ``diameter_um``
         overrides the constructor's."""
         diameter = _positive_diameter(self.diameter_um if diameter_um is None else diameter_um, "diameter_um")
