@@ -28,7 +28,7 @@ NAME = "nuclei_resunet_2d"
 WEIGHTS = BUNDLES / NAME / "models" / "model.pt"
 # 256 x 256 fluorescence and 256 x 320 stained images of the vendored subset, 5 of each
 GROUPS = {("fluorescence", 256, 256): 5, ("color_stain", 256, 320): 5}
-# synthetic nuclei: discs of radius 8, six of them 60 pixels apart on a 192 x 192 field
+# synthetic nuclei: discs of radius 8, six of them at least 60 pixels apart on a 192 x 192 field
 RADIUS = 8
 CENTRES = [(40, 40), (40, 100), (40, 160), (120, 40), (120, 100), (120, 160)]
 
