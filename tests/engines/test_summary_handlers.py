@@ -16,9 +16,11 @@ from cellbundles.engines import MetricsJSONHandler, OutputSummaryHandler, packag
 
 
 def _add_summary(item):
-    """Per-item record as SaveOutputsd writes it: numbers are summed into the totals, text is not."""
+    """Per-item record as SaveOutputsd writes it: numbers are summed into the totals, text and the
+    per-image diameter are not."""
     n_foreground = int(item["label"].sum())
-    return {**item, "summary": {"image": item["id"], "n_centroids": n_foreground, "count": 0.5, "flag": "x"}}
+    record = {"image": item["id"], "n_centroids": n_foreground, "count": 0.5, "flag": "x", "nucleus_diameter_um": 7.0}
+    return {**item, "summary": record}
 
 
 def _evaluator(tmp_path):

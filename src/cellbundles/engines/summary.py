@@ -7,6 +7,7 @@ import math
 import os
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,18 +46,27 @@ class OutputSummaryHandler:
 
     Attach it to an evaluator whose post-processing stores a record under ``summary_key`` in every
     decollated item. On completion it writes, atomically, ``{"images": [...records, each with its
-    "seconds"], "n_images", "total_seconds", "device", "versions", "totals": {field: sum}}``.
+    "seconds"], "n_images", "total_seconds", "device", "versions", "totals": {field: sum}}``; the totals
+    sum the numeric fields (counts), except the per-image measurements named in ``not_summed``.
 
     Args:
         output_dir: folder of ``summary.json``.
         summary_key: key of the per-item records in ``engine.state.output``.
         filename: name of the summary file.
+        not_summed: numeric fields that have no meaningful total (e.g. the nucleus diameter).
     """
 
-    def __init__(self, output_dir: str | os.PathLike, summary_key: str = "summary", filename: str = "summary.json"):
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        summary_key: str = "summary",
+        filename: str = "summary.json",
+        not_summed: Sequence[str] = ("seconds", "nucleus_diameter_um"),
+    ):
         self.output_dir = Path(output_dir)
         self.summary_key = summary_key
         self.filename = filename
+        self.not_summed = set(not_summed)
         self.records: list[dict] = []
         self._run_start = 0.0
         self._iteration_start = 0.0
@@ -86,7 +96,7 @@ class OutputSummaryHandler:
         totals: dict[str, float] = {}
         for record in self.records:
             for name, value in record.items():
-                if isinstance(value, (int, float)) and name != "seconds":
+                if isinstance(value, (int, float)) and name not in self.not_summed:
                     totals[name] = totals.get(name, 0) + value
         summary = {
             "n_images": len(self.records),

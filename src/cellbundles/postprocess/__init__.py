@@ -30,4 +30,7 @@ __all__ = [
 from .classical import THRESHOLD_METHODS, classical_instances  # noqa: E402
 from .diameter import DIAMETER_METHODS, estimate_nucleus_diameter  # noqa: E402
 
+from .size import equivalent_diameters_um, median_diameter_um  # noqa: E402
+
 __all__ += ["DIAMETER_METHODS", "THRESHOLD_METHODS", "classical_instances", "estimate_nucleus_diameter"]
+__all__ += ["equivalent_diameters_um", "median_diameter_um"]

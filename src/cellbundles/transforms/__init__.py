@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .availability import AnnotationAvailabilityd, AnnotationAvailabilityD, AnnotationAvailabilityDict
-from .augment import dsb_augmentations
+from .augment import RandNucleusContrastd, RandNucleusContrastD, RandNucleusContrastDict, dsb_augmentations
 from .centroids import CentroidsFromLabels, CentroidsFromLabelsd, CentroidsFromLabelsD, CentroidsFromLabelsDict
 from .decoding import (
     DensityCountd,
@@ -72,6 +72,9 @@ from .weights import (
 )
 
 __all__ = [
+    "RandNucleusContrastd",
+    "RandNucleusContrastD",
+    "RandNucleusContrastDict",
     "EnsureSpacingd",
     "PointsToInputGridd",
     "SaveOutputsd",
@@ -148,7 +151,9 @@ __all__ = [
 ]
 
 from .classical import ClassicalInstances, ClassicalInstancesd, ClassicalInstancesD, ClassicalInstancesDict  # noqa: E402
-from .classical import EstimateDiameter, EstimateDiameterd, EstimateDiameterD, EstimateDiameterDict  # noqa: E402
+from .size import DIAMETER_KEY, EstimateDiameter, EstimateDiameterd, EstimateDiameterD, EstimateDiameterDict  # noqa: E402
+from .size import ScaleToDiameterd, ScaleToDiameterD, ScaleToDiameterDict  # noqa: E402
 
 __all__ += ["ClassicalInstances", "ClassicalInstancesD", "ClassicalInstancesDict", "ClassicalInstancesd"]
-__all__ += ["EstimateDiameter", "EstimateDiameterD", "EstimateDiameterDict", "EstimateDiameterd"]
+__all__ += ["DIAMETER_KEY", "EstimateDiameter", "EstimateDiameterD", "EstimateDiameterDict", "EstimateDiameterd"]
+__all__ += ["ScaleToDiameterD", "ScaleToDiameterDict", "ScaleToDiameterd"]

@@ -1,16 +1,18 @@
-"""Helpers shared by the cellbundles transforms: source names, physical spacing of channel-first images, label checks."""
+"""Helpers shared by the cellbundles transforms: source names, physical spacing of channel-first images,
+label, image and diameter checks."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
+from monai.config import NdarrayOrTensor
 from monai.data import MetaTensor
 from monai.utils import convert_to_numpy
 
 from cellbundles.utils import spacing_array
 
-__all__ = ["as_instance_labels", "describe", "resolve_spacing"]
+__all__ = ["as_instance_labels", "describe", "positive_diameter", "resolve_spacing", "spatial_array"]
 
 
 def describe(value: object, name: str) -> str:
@@ -60,3 +62,23 @@ def as_instance_labels(labels: np.ndarray, name: str = "instance labels") -> np.
     if labels.size and labels.min() < 0:
         raise ValueError(f"{name} must not be negative.")
     return labels
+
+
+def spatial_array(image: NdarrayOrTensor, name: str) -> np.ndarray:
+    """The spatial array of a one-channel ``(1, [D,] H, W)`` image, or a ``ValueError`` naming it."""
+    if image.ndim not in (3, 4) or image.shape[0] != 1:
+        raise ValueError(
+            f"{describe(image, name)} must be a one-channel image (1, [D,] H, W), got shape {tuple(image.shape)}."
+        )
+    return convert_to_numpy(image)[0]
+
+
+def positive_diameter(diameter: object, name: str) -> float:
+    """``diameter`` as a positive float, or a ``ValueError`` naming ``name``."""
+    try:
+        value = float(diameter)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number of micrometres, got {diameter!r}.")
+    return value
