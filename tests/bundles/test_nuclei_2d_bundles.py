@@ -523,8 +523,8 @@ def test_torchrun_trains_on_two_cpu_processes(tmp_path):
 
 @pytest.mark.parametrize("config", ["inference.json", "train.json"])
 def test_resunet_postprocessing_splits_touching_nuclei(config):
-    """The configured post-processing: holes filled; touching nuclei split by the distance head (default) or
-    the split of the mask; ``instance_method components`` (seed 002) merges them."""
+    """The configured post-processing: holes filled; touching nuclei split by the split of the mask (default)
+    or the distance head; ``instance_method components`` (seed 002) merges them."""
     from monai.bundle import ConfigParser
 
     from cellbundles.postprocess import normalised_distance
@@ -539,7 +539,7 @@ def test_resunet_postprocessing_splits_touching_nuclei(config):
     logits = torch.stack([torch.as_tensor(~nuclei).float() * 4.0, torch.as_tensor(nuclei).float() * 4.0, torch.logit(distance)])
     key = "postprocessing" if config == "inference.json" else "validate#postprocessing"
     counts = {}
-    for method in (None, "split", "components"):
+    for method in (None, "distance", "components"):
         parser = ConfigParser()
         parser.read_config(str(BUNDLES / "nuclei_resunet_2d" / "configs" / config))
         if method is not None:
@@ -547,4 +547,4 @@ def test_resunet_postprocessing_splits_touching_nuclei(config):
         instances = np.asarray(parser.get_parsed_content(key)({"pred": logits})["instances"])[0]
         counts[method] = instances.max()
         assert instances[20, 19] > 0  # the hole is filled either way
-    assert counts == {None: 2, "split": 2, "components": 1}
+    assert counts == {None: 2, "distance": 2, "components": 1}
