@@ -70,3 +70,25 @@ def test_real_stardist_nuclei_are_recovered_from_their_centroids():
         union = np.count_nonzero((labels == index) | (instances == row))
         matched += overlap / union >= 0.5
     assert matched >= 0.8 * len(ids)
+
+
+def test_seed_distance_splits_a_merged_mask_between_its_seeds():
+    """Three nuclei merged into one bar-shaped mask without necks: the seed distance gives each seed its third
+    (up to the tied columns half-way between seeds)."""
+    mask = np.zeros((12, 90), bool)
+    mask[2:10, :] = True
+    seeds = np.array([[6, 15], [6, 45], [6, 75]])
+    by_seed = seeded_watershed(mask, seeds, flood="seed_distance")
+    assert [int((by_seed == label).sum()) for label in (1, 2, 3)] == pytest.approx([240, 240, 240], abs=8)
+    assert (by_seed[:, :30] == 1)[2:10].all() and (by_seed[:, 60:] == 3)[2:10].all()
+    with pytest.raises(ValueError, match="flood"):
+        seeded_watershed(mask, seeds, flood="nearest")
+
+
+def test_seed_distance_uses_the_spacing():
+    """With a z step 4x the x step, a voxel 2 steps from seed 1 in z and 5 steps from seed 2 in x is nearer seed 2."""
+    mask = np.ones((9, 1, 12), bool)
+    seeds = np.array([[0, 0, 0], [2, 0, 10]])
+    labels = seeded_watershed(mask, seeds, spacing=(4.0, 1.0, 1.0), flood="seed_distance")
+    assert labels[2, 0, 5] == 2
+    assert labels[0, 0, 0] == 1 and labels[0, 0, 4] == 1

@@ -9,9 +9,10 @@ from .distance import instances_from_distance, normalised_distance
 from .peaks import BatchDensityPeaks, count_from_density, find_density_peaks
 from .semantic import instances_from_binary, instances_from_three_class, remove_small_instances, split_touching
 from .uncertainty import flag_most_uncertain, mc_uncertainty_radii
-from .watershed import seeded_watershed, watershed_from_markers
+from .watershed import FLOOD_MODES, seeded_watershed, watershed_from_markers
 
 __all__ = [
+    "FLOOD_MODES",
     "BatchDensityPeaks",
     "count_from_density",
     "find_density_peaks",

@@ -10,9 +10,12 @@ from skimage.segmentation import watershed
 
 from cellbundles.utils import spacing_array, to_numpy
 
-__all__ = ["seeded_watershed", "watershed_from_markers"]
+__all__ = ["FLOOD_MODES", "seeded_watershed", "watershed_from_markers"]
 
 _UNSEEDED_MODES = ("label", "drop")
+FLOOD_MODES = ("mask_distance", "seed_distance")
+"""Landscapes :func:`seeded_watershed` floods: the negated distance to the mask border, or the distance to the
+nearest seed."""
 
 
 def seeded_watershed(
@@ -21,12 +24,16 @@ def seeded_watershed(
     threshold: float = 0.5,
     spacing: Sequence[float] | float | None = None,
     unseeded: str = "label",
+    flood: str = "mask_distance",
 ) -> np.ndarray:
     """Split a foreground mask into one instance per seed with a marker-controlled watershed.
 
-    The foreground mask (``foreground > threshold``, or the boolean array itself) is flooded on the
-    negated Euclidean distance transform of the mask (in physical units when ``spacing`` is given,
-    so that touching nuclei split at their neck) from markers at the rounded seed positions; the
+    The foreground mask (``foreground > threshold``, or the boolean array itself) is flooded from
+    markers at the rounded seed positions, on the negated Euclidean distance transform of the mask
+    (``flood="mask_distance"``, in physical units when ``spacing`` is given, so that touching nuclei
+    split at their neck) or on the distance to the nearest seed (``"seed_distance"``: each voxel goes
+    to its nearest seed within the mask, which splits masks that merge many nuclei without a neck,
+    as in crowded tissue, where the mask distance has one broad maximum); the
     instance of seed ``i`` (row ``i`` of ``seeds``) gets label ``i + 1``. A seed outside the volume
     or outside the mask makes no instance (its label is absent). Foreground connected components
     that contain no seed are handled by ``unseeded``: ``"label"`` (default) gives each one its own
@@ -39,10 +46,13 @@ def seeded_watershed(
         threshold: probability threshold (ignored for a boolean mask).
         spacing: voxel spacing per axis for the distance transform; None: voxel units.
         unseeded: ``"label"`` or ``"drop"``, see above.
+        flood: ``"mask_distance"`` or ``"seed_distance"``, see above.
 
     Returns:
         int32 instance labels of the shape of ``foreground``, 0 background.
     """
+    if flood not in FLOOD_MODES:
+        raise ValueError(f"flood must be one of {FLOOD_MODES}, got {flood!r}.")
     foreground = to_numpy(foreground)
     if foreground.ndim not in (2, 3):
         raise ValueError(f"foreground must be a 2D or 3D array without channel axis, got shape {foreground.shape}.")
@@ -56,7 +66,10 @@ def seeded_watershed(
     inside = np.all((positions >= 0) & (positions < np.asarray(mask.shape)), axis=1)
     ids = np.arange(1, len(seeds) + 1, dtype=np.int32)
     markers[tuple(positions[inside].T)] = ids[inside]
-    return watershed_from_markers(mask, markers, spacing, unseeded, first_unseeded_label=len(seeds) + 1)
+    relief = None
+    if flood == "seed_distance":
+        relief = ndimage.distance_transform_edt(markers == 0, sampling=spacing_array(spacing, mask.ndim))
+    return watershed_from_markers(mask, markers, spacing, unseeded, first_unseeded_label=len(seeds) + 1, relief=relief)
 
 
 def watershed_from_markers(

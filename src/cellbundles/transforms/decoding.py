@@ -239,6 +239,7 @@ class SeededWatershedd(MapTransform):
         threshold: foreground probability threshold.
         spacing: voxel spacing for the distance transform; None: the ``pixdim`` of the input MetaTensor.
         unseeded: ``"label"`` or ``"drop"`` for foreground components without a seed.
+        flood: ``"mask_distance"`` or ``"seed_distance"``, the landscape flooded from the seeds.
         allow_missing_keys: skip missing keys.
     """
 
@@ -250,6 +251,7 @@ class SeededWatershedd(MapTransform):
         threshold: float = 0.5,
         spacing: Sequence[float] | float | None = None,
         unseeded: str = "label",
+        flood: str = "mask_distance",
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
@@ -258,13 +260,14 @@ class SeededWatershedd(MapTransform):
         self.threshold = threshold
         self.spacing = spacing
         self.unseeded = unseeded
+        self.flood = flood
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
         for key, instance_key in self.key_iterator(d, self.instance_keys):
             foreground = _single_channel(d[key], key)
             spacing = resolve_spacing(d[key], self.spacing, foreground.ndim, name=str(key))
-            labels = seeded_watershed(foreground, d[self.seeds_key], self.threshold, spacing, self.unseeded)
+            labels = seeded_watershed(foreground, d[self.seeds_key], self.threshold, spacing, self.unseeded, self.flood)
             d[instance_key] = convert_to_dst_type(labels[None], d[key], dtype=np.int32)[0]
         return d
 
