@@ -513,6 +513,174 @@ def add_segdet_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# section "robustness": nuclei_segdet_3d and the classical baseline on data unlike the training data
+
+#: one factor at a time around the medium setting: name -> keywords of the randomised generator (the voxel
+#: size is fixed, so a size change is a change in voxels per nucleus, as a user's data would bring)
+ROBUSTNESS_MEDIUM = {"radius_um": (3.0, 5.0), "elongation": 1.3, "packing": 0.25, "photons": 200.0, "spacing": (1.25, 0.5, 0.5)}
+ROBUSTNESS_GRID = {
+    "size small (r 1.5-2.5 um)": {"radius_um": (1.5, 2.5)},
+    "size medium (r 3-5 um)": {},
+    "size large (r 6-9 um)": {"radius_um": (6.0, 9.0)},
+    "size elongated (axis ratio up to 2)": {"elongation": 2.0},
+    "density sparse (packing 0.05)": {"packing": 0.05},
+    "density crowded (packing 0.6)": {"packing": 0.6},
+    "photons 20": {"photons": 20.0},
+    "photons 100": {"photons": 100.0},
+    "photons 1000": {"photons": 1000.0},
+    "anisotropy 1": {"spacing": (0.5, 0.5, 0.5)},
+    "anisotropy 3": {"spacing": (1.5, 0.5, 0.5)},
+    "anisotropy 6": {"spacing": (3.0, 0.5, 0.5)},
+    "hard: crowded, 25 photons, axial PSF x4": {"packing": 0.7, "photons": 25.0, "psf_axial_ratio": 4.0},
+}
+ROBUSTNESS_METHODS = {"nuclei_segdet_3d": ["inference.json"], "classical baseline": ["inference.json", "baseline.json"]}
+CENTROID_RADIUS_UM = 3.28
+REAL_TEST_SETS = {
+    "bbbc050": "BBBC050 test embryos (Emb10, Emb11: 10 volumes)",
+    "gonuclear_halves": "GoNuclear ovule 1135, high-x half",
+    "qcanet": "QCANet embryo 8_cell_stage",
+}
+"""Names of the test folders of ``scripts/prepare_segdet_data.py`` in the robustness table."""
+
+
+def volume_scores(labels: np.ndarray, instances: np.ndarray, spacing: tuple[float, ...]) -> dict:
+    """Instance F1 at IoU 0.5, centroid F1 within 3.28 um, Dice and relative count error of one volume."""
+    from cellbundles.metrics.centroids import instance_centroids, match_centroids
+    from cellbundles.metrics.matching import match_instances
+    from cellbundles.metrics.segmentation import dice
+
+    labels, instances = labels.astype(np.int64), instances.astype(np.int64)
+    n_true, n_pred = len(np.unique(labels[labels > 0])), len(np.unique(instances[instances > 0]))
+    centroids = match_centroids(instance_centroids(labels)[1], instance_centroids(instances)[1], CENTROID_RADIUS_UM, spacing)
+    return {
+        "instance_f1": float(match_instances(labels, instances, 0.5).f1),
+        "centroid_f1": float(centroids.f1),
+        "dice": float(dice(labels > 0, instances > 0)),
+        "count_error": abs(n_pred - n_true) / max(n_true, 1),
+        "n_true": n_true,
+        "n_pred": n_pred,
+    }
+
+
+def _score_folder(dataset: Path, output_dir: Path) -> list[dict]:
+    """Scores of every ``<stem>_instances`` written in ``output_dir`` against ``dataset/labels``."""
+    from cellbundles.io import read_image
+    from cellbundles.io.image import image_stem
+
+    rows = []
+    for label_file in sorted((dataset / "labels").iterdir()):
+        stem = image_stem(label_file)
+        labels, spacing = read_image(label_file)
+        predicted = next(output_dir.glob(f"{stem}_instances.*"))
+        rows.append({"volume": stem, **volume_scores(labels, read_image(predicted)[0], spacing)})
+    return rows
+
+
+def _diameter_errors(dataset: Path) -> dict:
+    """Median relative error of each diameter estimator against the labels' median equivalent diameter."""
+    from cellbundles.io import read_image
+    from cellbundles.postprocess import DIAMETER_METHODS, estimate_nucleus_diameter, median_diameter_um
+
+    errors: dict[str, list[float]] = {method: [] for method in DIAMETER_METHODS}
+    for image_file in sorted((dataset / "images").iterdir()):
+        image, spacing = read_image(image_file)
+        truth = median_diameter_um(read_image(dataset / "labels" / image_file.name)[0], spacing)
+        for method in DIAMETER_METHODS:
+            errors[method].append(estimate_nucleus_diameter(image, spacing, method) / truth - 1.0)
+    return {method: round(float(np.median(np.abs(values))), 3) for method, values in errors.items()}
+
+
+def _aggregate(rows: list[dict]) -> dict:
+    """Mean and worst volume (lowest instance F1) of per-volume scores."""
+    keys = ("instance_f1", "centroid_f1", "dice", "count_error")
+    worst = min(rows, key=lambda row: row["instance_f1"])
+    return {
+        "mean": {key: round(float(np.mean([row[key] for row in rows])), 3) for key in keys},
+        "worst": {key: round(float(worst[key]), 3) for key in keys} | {"volume": worst["volume"]},
+        "volumes": rows,
+    }
+
+
+def _real_datasets(args: argparse.Namespace, work: Path) -> dict[str, tuple[Path, str]]:
+    """Real annotated test volumes of ``scripts/prepare_segdet_data.py``'s datalist, one folder per source:
+    name -> (folder in the canonical layout, how it relates to training)."""
+    if args.segdet_data is None:
+        return {}
+    test = json.loads((args.segdet_data / "datalist.json").read_text())["test"]
+    datasets: dict[str, tuple[Path, str]] = {}
+    for item in test:
+        source = Path(item["image"]).parts[1]
+        folder = work / "real" / source
+        for key, sub in (("image", "images"), ("label", "labels")):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+            (folder / sub / Path(item[key]).name).symlink_to((args.segdet_data / item[key]).resolve())
+        datasets[REAL_TEST_SETS.get(source, source)] = (folder, "held out of training")
+    return datasets
+
+
+def robustness_section(args: argparse.Namespace) -> tuple[dict, str]:
+    """nuclei_segdet_3d vs the classical baseline on a grid of unseen phantom settings and on real volumes."""
+    from cellbundles.synth.dataset import write_dataset
+
+    work = Path(tempfile.mkdtemp(prefix="robustness_"))
+    n_volumes = 1 if args.quick else args.volumes
+    grid = dict(list(ROBUSTNESS_GRID.items())[:2]) if args.quick else ROBUSTNESS_GRID
+    datasets = {}
+    for index, (name, fixed) in enumerate(grid.items()):
+        folder = work / f"setting_{index:02d}"
+        options = {**ROBUSTNESS_MEDIUM, **fixed}
+        write_dataset(folder, "nuclei3d_random", n_volumes, seed=args.seed + 100 * index, val_fraction=0.0, **options)
+        datasets[name] = (folder, "phantoms, seeds never used in training")
+    datasets.update(_real_datasets(args, work))
+    results: dict = {"quick": args.quick, "volumes_per_setting": n_volumes, "medium": {k: list(v) if isinstance(v, tuple) else v for k, v in ROBUSTNESS_MEDIUM.items()}, "rows": {}}  # fmt: skip
+    for name, (folder, provenance) in datasets.items():
+        row = {"provenance": provenance, "diameter_error": _diameter_errors(folder)}
+        for method, configs in ROBUSTNESS_METHODS.items():
+            output_dir = work / "out" / f"{len(results['rows']):02d}_{method.replace(' ', '_')}"
+            seconds = run_bundle(SEGDET_BUNDLE, configs, {"dataset_dir": str(folder / "images"), "output_dir": str(output_dir)},
+                                 log_file=output_dir.with_suffix(".log"))  # fmt: skip
+            row[method] = {**_aggregate(_score_folder(folder, output_dir)), "seconds": round(seconds, 1)}
+            print(f"{name} / {method}: {row[method]['mean']}", flush=True)
+        results["rows"][name] = row
+    return results, _robustness_markdown(results)
+
+
+def _robustness_markdown(results: dict) -> str:
+    methods = list(ROBUSTNESS_METHODS)
+    lines = [
+        "Shipped `nuclei_segdet_3d` weights run as a user runs them (`inference.json`, `--nucleus_diameter_um auto`)",
+        "beside the classical baseline (`baseline.json`: threshold + distance-transform watershed, the same diameter",
+        f"estimate). Phantoms: `nuclei3d_random` with one factor changed at a time from the medium setting {results['medium']},",
+        f"{results['volumes_per_setting']} volume(s) each, seeds never used in training. Each cell: mean / worst volume",
+        f"(the volume with the lowest instance F1). Instance F1 at IoU 0.5; centroid F1 within {CENTROID_RADIUS_UM} um;",
+        "Dice of the foreground; count error |N_pred - N_true| / N_true. Diameter error: median over the volumes of",
+        "|estimate / truth - 1| of the two `--nucleus_diameter_um auto` estimators (scale-space blobs, the default;",
+        "Otsu-mask inscribed radii), the truth being the median equivalent-sphere diameter of the annotated nuclei.",
+        "",
+        "| data | provenance | " + " | ".join(f"{m}: instance F1 | {m}: centroid F1 | {m}: Dice | {m}: count error" for m in methods)
+        + " | diameter error scale-space / mask |",
+        "| --- | --- | " + " | ".join("---: | ---: | ---: | ---:" for _ in methods) + " | ---: |",
+    ]
+    for name, row in results["rows"].items():
+        cells = []
+        for method in methods:
+            mean, worst = row[method]["mean"], row[method]["worst"]
+            cells += [f"{mean[k]:.3f} / {worst[k]:.3f}" for k in ("instance_f1", "centroid_f1", "dice", "count_error")]
+        diameter = row["diameter_error"]
+        lines.append(f"| {name} | {row['provenance']} | " + " | ".join(cells) + f" | {diameter['scale_space']:.2f} / {diameter['mask']:.2f} |")
+    losses = [name for name, row in results["rows"].items() if row[methods[0]]["mean"]["instance_f1"] < row[methods[1]]["mean"]["instance_f1"]]
+    lines += ["", f"Rows where the network's mean instance F1 is below the classical baseline: {', '.join(losses) if losses else 'none'}.", ""]
+    return "\n".join(lines)
+
+
+def add_robustness_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--volumes", type=int, default=3, help="phantom volumes per setting")
+    parser.add_argument("--seed", type=int, default=50_000, help="base seed of the phantoms (training uses 0-999)")
+    parser.add_argument("--segdet_data", type=Path, default=None,
+                        help="folder written by scripts/prepare_segdet_data.py: its test volumes are scored")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
 # entry point
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -522,6 +690,7 @@ RunSection = Callable[[argparse.Namespace], tuple[dict, str]]
 SECTIONS: dict[str, tuple[AddArguments, RunSection]] = {
     "metrics": (add_metrics_arguments, metrics_section),
     "segdet": (add_segdet_arguments, segdet_section),
+    "robustness": (add_robustness_arguments, robustness_section),
 }
 
 

@@ -87,3 +87,24 @@ def test_scale_to_diameter_and_back():
     assert tuple(back["pred"].shape) == (1, 24, 64, 64)
     with pytest.raises(ValueError, match="reference_diameter_um"):
         ScaleToDiameterd("image", model_spacing=(1, 1, 1), reference_diameter_um=0)
+
+
+def test_central_crop_keeps_the_planes_and_bounds_the_voxels():
+    from cellbundles.transforms.size import central_crop
+
+    array = np.arange(4 * 100 * 60).reshape(4, 100, 60)
+    crop = central_crop(array, 4 * 50 * 30)
+    assert crop.shape == (4, 50, 30)
+    np.testing.assert_array_equal(crop, array[:, 25:75, 15:45])
+    assert central_crop(array, array.size) is array
+
+
+def test_estimate_on_the_central_part_of_a_large_volume():
+    spacing = (1.0, 0.5, 0.5)
+    centres = [(12, 16 + 32 * i, 16 + 32 * j) for i in range(4) for j in range(4)]
+    labels = _spheres(4.0, spacing, shape=(24, 128, 128), centres=centres)
+    image = _meta((labels > 0).astype(np.float32), spacing)
+    whole = EstimateDiameterd("image", max_voxels=10**9)({"image": image})["nucleus_diameter_um"]
+    part = EstimateDiameterd("image", max_voxels=24 * 64 * 64)({"image": image})["nucleus_diameter_um"]
+    assert part == pytest.approx(whole, rel=0.1)
+    assert part == pytest.approx(8.0, rel=0.3)
