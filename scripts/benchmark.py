@@ -642,7 +642,39 @@ def robustness_section(args: argparse.Namespace) -> tuple[dict, str]:
             row[method] = {**_aggregate(_score_folder(folder, output_dir)), "seconds": round(seconds, 1)}
             print(f"{name} / {method}: {row[method]['mean']}", flush=True)
         results["rows"][name] = row
+    draw_robustness(results, (args.output_dir or REPO_ROOT / "outputs" / "benchmarks").parent / "figures" / ROBUSTNESS_FIGURE)
     return results, _robustness_markdown(results)
+
+
+ROBUSTNESS_FIGURE = "robustness.png"
+
+
+def draw_robustness(results: dict, path: Path) -> None:
+    """Bar chart of the mean instance F1 (bars) and the worst volume (ticks) of each method on each row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["rows"])
+    methods = list(ROBUSTNESS_METHODS)
+    width = 0.8 / len(methods)
+    figure, axis = plt.subplots(figsize=(max(8.0, 0.7 * len(names)), 4.5), constrained_layout=True)
+    for index, method in enumerate(methods):
+        positions = np.arange(len(names)) + (index - (len(methods) - 1) / 2) * width
+        means = [results["rows"][name][method]["mean"]["instance_f1"] for name in names]
+        worst = [results["rows"][name][method]["worst"]["instance_f1"] for name in names]
+        axis.bar(positions, means, width, label=f"{method} (mean)")
+        axis.scatter(positions, worst, marker="_", s=120, color="black", zorder=3,
+                     label="worst volume" if index == 0 else None)  # fmt: skip
+    axis.set_xticks(np.arange(len(names)), names, rotation=35, ha="right", fontsize=8)
+    axis.set_ylabel("instance F1 at IoU 0.5")
+    axis.set_ylim(0, 1)
+    axis.legend(fontsize=8)
+    axis.set_title("nuclei_segdet_3d vs the classical baseline on data unlike its training data")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def _robustness_markdown(results: dict) -> str:
@@ -670,6 +702,7 @@ def _robustness_markdown(results: dict) -> str:
         lines.append(f"| {name} | {row['provenance']} | " + " | ".join(cells) + f" | {diameter['scale_space']:.2f} / {diameter['mask']:.2f} |")
     losses = [name for name, row in results["rows"].items() if row[methods[0]]["mean"]["instance_f1"] < row[methods[1]]["mean"]["instance_f1"]]
     lines += ["", f"Rows where the network's mean instance F1 is below the classical baseline: {', '.join(losses) if losses else 'none'}.", ""]
+    lines += [f"![instance F1 per row](../figures/{ROBUSTNESS_FIGURE})", ""]
     return "\n".join(lines)
 
 
