@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class _Server:
-    """Loopback HTTP server over a folder; records (path, Range header, bytes sent) per GET."""
+    """Loopback HTTP server over a folder; records (path, Range header, bytes to send) per GET."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -66,9 +66,10 @@ class _Server:
                     self.send_response(200)
                 body = data[start:]
                 self.send_header("Content-Length", str(len(body)))
+                # recorded before the body goes out: the client may return (and the test assert) as soon as it has it
+                server.requests.append((self.path, range_header, len(body)))
                 self.end_headers()
                 self.wfile.write(body)
-                server.requests.append((self.path, range_header, len(body)))
 
             def log_message(self, *args):
                 pass
