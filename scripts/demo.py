@@ -29,13 +29,15 @@ REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "bundles" / "nuclei_segdet_3d"
 BUNDLES_2D = ("nuclei_resunet_2d", "nuclei_semantic_2d")
 DSB = REPO / "data" / "samples" / "dsb2018_stage1_train"
-# held-out DSB2018 test images (the "test" section of the 2D bundles' configs/datalist.json):
-# two fluorescence fields (sparse, crowded) and two stained-tissue images
+# DSB2018 images held out of both 2D bundles' training: in the test section of
+# data/splits/dsb2018_stage1_train_full.json (nuclei_resunet_2d) and in neither the training nor the validation
+# section of configs/datalist.json (nuclei_semantic_2d); all four are fluorescence fields, as no stained image of
+# the vendored subset is held out of both
 DSB_TEST_IMAGES = (
-    "27c30f9011492f234e4587c9a4b53c787037d486f658821196fe354240ac3c47",
-    "d6a880b1f6056f3086679de5c810e7af87cdf3bbbd0533a83e3681817fce40fc",
-    "40946065f7e4b6038599fbfd419f2a67e7635b6f89db3ed6c0d67c8801521af1",
-    "5d75a63972ef643efd7c42f20668b167f2af43635d6263962d84e62e7609ab51",
+    "193ffaa5272d5c421ae02130a64d98ad120ec70e4ed97a72cdcd4801ce93b066",
+    "52a4ac5a875be7a6c886035d54fb63f5f397dc43508c4831898f6b2f8debc7f3",
+    "cdab367b30db47061df837c1ae9fa875d6057614f797332d37d3513517d6c694",
+    "d7d12a2acc47a94961aeb56fd56e8a0873016af75f5dd10915de9db8af8e4f5e",
 )
 SAMPLES = (
     ("gonuclear_ovule_3d", REPO / "data/samples/gonuclear_ovule_3d/images", None),
