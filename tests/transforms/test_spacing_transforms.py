@@ -61,6 +61,28 @@ def test_missing_voxel_size_raises_naming_the_file(tmp_path):
     np.testing.assert_allclose(kept.pixdim.numpy(), [1.0, 1.0, 1.0])
 
 
+def _load_pair(image_path, label_path):
+    loader = LoadImaged(["image", "label"], reader=TiffReader(), ensure_channel_first=True, image_only=True)
+    return loader({"image": str(image_path), "label": str(label_path)})
+
+
+def test_label_without_voxel_size_takes_the_image_spacing(tmp_path):
+    write_image(tmp_path / "image.tif", np.zeros((5, 6, 8), np.uint8), (1.5, 0.4, 0.4))
+    tifffile.imwrite(tmp_path / "label.tif", np.ones((5, 6, 8), np.uint16))
+    loaded = _load_pair(tmp_path / "image.tif", tmp_path / "label.tif")
+    data = EnsureSpacingd(["image", "label"], reference_key="image")(loaded)
+    np.testing.assert_allclose(data["label"].pixdim.numpy(), [1.5, 0.4, 0.4])
+    assert data["label"].meta["spacing_known"] is True
+    # without a reference, or with one of another shape, the label still has to state its voxel size
+    with pytest.raises(ValueError, match=r"label\.tif.*no voxel size"):
+        EnsureSpacingd(["image", "label"])(_load_pair(tmp_path / "image.tif", tmp_path / "label.tif"))
+    tifffile.imwrite(tmp_path / "small_label.tif", np.ones((5, 6, 7), np.uint16))
+    with pytest.raises(ValueError, match=r"small_label\.tif.*no voxel size"):
+        EnsureSpacingd(["image", "label"], reference_key="image")(
+            _load_pair(tmp_path / "image.tif", tmp_path / "small_label.tif")
+        )
+
+
 def test_file_spacing_is_kept_when_none_is_given(tmp_path):
     path = tmp_path / "known.tif"
     write_image(path, np.zeros((5, 6, 8), np.uint8), (1.5, 0.4, 0.4))

@@ -33,10 +33,14 @@ class EnsureSpacingd(MapTransform):
     rescale it, so this transform either applies the user's ``spacing`` (one value per spatial axis,
     array order) to the affine and the original affine, or raises a ``ValueError``.
 
+    A file without a voxel size may instead take that of ``reference_key`` (e.g. a label drawn in a
+    tool that saves no voxel size takes its image's), when both have the same spatial shape.
+
     Args:
         keys: keys of channel-first MetaTensors.
         spacing: spacing to impose, e.g. from a bundle's ``input_spacing``; None keeps the file's.
-        require: raise when neither the file nor ``spacing`` gives one.
+        require: raise when neither the file nor ``spacing`` (nor ``reference_key``) gives one.
+        reference_key: key of an image whose known spacing the others may take; None: none.
         allow_missing_keys: skip missing keys.
     """
 
@@ -45,11 +49,13 @@ class EnsureSpacingd(MapTransform):
         keys: KeysCollection,
         spacing: Sequence[float] | None = None,
         require: bool = True,
+        reference_key: str | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.spacing = None if spacing is None else [float(s) for s in spacing]
         self.require = require
+        self.reference_key = reference_key
 
     def __call__(self, data: Mapping[Hashable, MetaTensor]) -> dict[Hashable, MetaTensor]:
         d = dict(data)
@@ -64,18 +70,35 @@ class EnsureSpacingd(MapTransform):
                         f"{describe(image, key)}: input_spacing must hold {spatial_dims} positive values, "
                         f"got {self.spacing}."
                     )
-                affine = torch.eye(spatial_dims + 1, dtype=torch.float64)
-                affine[:spatial_dims, :spatial_dims] = torch.diag(torch.tensor(self.spacing, dtype=torch.float64))
-                image.affine = affine
-                image.meta["original_affine"] = affine.numpy().copy()
-                image.meta["spacing"] = np.asarray(self.spacing)
-                image.meta["spacing_known"] = True
+                _set_spacing(image, self.spacing)
+            elif not image.meta.get("spacing_known", True) and self._reference_spacing(d, image) is not None:
+                _set_spacing(image, self._reference_spacing(d, image))
             elif self.require and not image.meta.get("spacing_known", True):
                 raise ValueError(
                     f"{describe(image, key)}: the file states no voxel size; give it with "
                     "--input_spacing \"[z, y, x]\" (micrometres, [y, x] for 2D images)."
                 )
         return d
+
+    def _reference_spacing(self, data: Mapping[Hashable, MetaTensor], image: MetaTensor) -> list[float] | None:
+        """The known spacing of ``data[reference_key]`` when it has ``image``'s spatial shape, else None."""
+        reference = data.get(self.reference_key) if self.reference_key is not None else None
+        if not isinstance(reference, MetaTensor) or not reference.meta.get("spacing_known", True):
+            return None
+        if reference is image or reference.shape[1:] != image.shape[1:]:
+            return None
+        return [float(s) for s in reference.pixdim]
+
+
+def _set_spacing(image: MetaTensor, spacing: Sequence[float]) -> None:
+    """Give ``image`` a diagonal affine (and original affine) of ``spacing``, marked as known."""
+    spatial_dims = image.ndim - 1
+    affine = torch.eye(spatial_dims + 1, dtype=torch.float64)
+    affine[:spatial_dims, :spatial_dims] = torch.diag(torch.tensor(list(spacing), dtype=torch.float64))
+    image.affine = affine
+    image.meta["original_affine"] = affine.numpy().copy()
+    image.meta["spacing"] = np.asarray(spacing)
+    image.meta["spacing_known"] = True
 
 
 def points_to_input_grid(
