@@ -6,6 +6,7 @@ from .mc_dropout import MCDropoutInferer
 from .prepare_batch import PrepareBatchTargetDict
 from .history import TrainingHistoryHandler, read_history
 from .summary import MetricsJSONHandler, OutputSummaryHandler, package_versions
+from .weights import WeightsLoader
 
 __all__ = [
     "MCDropoutInferer",
@@ -13,6 +14,7 @@ __all__ = [
     "OutputSummaryHandler",
     "PrepareBatchTargetDict",
     "TrainingHistoryHandler",
+    "WeightsLoader",
     "package_versions",
     "read_history",
 ]

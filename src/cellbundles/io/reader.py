@@ -17,6 +17,7 @@ from monai.utils import MetaKeys, ensure_tuple
 
 from cellbundles.io.decoded import DecodedImage
 from cellbundles.io.image import decode_image, is_supported_image
+from cellbundles.io.validation import validate_image
 
 __all__ = ["TiffReader"]
 
@@ -33,7 +34,13 @@ class TiffReader(ImageReader):
       spacing in micrometres, (z, y, x) / (y, x);
     - ``spacing``: the same values as an array; ``spacing_known``: False when the file states no
       spacing, in which case the spacing is 1 per axis;
+    - ``source_dtype``: the pixel type in the file (e.g. ``"float64"``; ``LoadImage`` casts to float32);
     - ``spatial_shape``, ``original_channel_dim``, ``filename_or_obj``.
+
+    Args:
+        spatial_dims: 2 or 3 to accept only images with that many spatial axes; None accepts both.
+        color: whether RGB(A) images are accepted; False accepts single-channel images only.
+        min_size: the fewest voxels accepted along each spatial axis.
 
     The reader accepts every suffix of :data:`cellbundles.io.SUPPORTED_SUFFIXES`, so that a bundle
     reading TIFF volumes and PNG images gets the same axis convention for both.
@@ -46,6 +53,12 @@ class TiffReader(ImageReader):
     in ``imports``) or ``"reader": {"_target_": "cellbundles.io.TiffReader"}``.
     """
 
+    def __init__(self, spatial_dims: int | None = None, color: bool = True, min_size: int = 1) -> None:
+        super().__init__()
+        self.spatial_dims = spatial_dims
+        self.color = color
+        self.min_size = min_size
+
     def verify_suffix(self, filename: Sequence[PathLike] | PathLike) -> bool:
         """Whether every file name has a suffix of :data:`cellbundles.io.SUPPORTED_SUFFIXES`."""
         return all(is_supported_image(name) for name in ensure_tuple(filename))
@@ -54,11 +67,22 @@ class TiffReader(ImageReader):
         """Decode one file, or several (returned as a list), with :func:`cellbundles.io.decode_image`.
 
         Raises:
-            FileNotFoundError / ValueError: as :func:`cellbundles.io.read_image`, naming the file.
+            FileNotFoundError / ValueError: as :func:`cellbundles.io.read_image`, naming the file; ValueError
+                also for an image that the reader's ``spatial_dims``, ``color`` or ``min_size`` exclude.
         """
         filenames = ensure_tuple(data)
-        decoded = [decode_image(name) for name in filenames]
+        decoded = [self._decode(name) for name in filenames]
         return decoded if len(filenames) > 1 else decoded[0]
+
+    def _decode(self, name: PathLike) -> DecodedImage:
+        decoded = decode_image(name)
+        if decoded.rgb and not self.color:
+            raise ValueError(
+                f"{name}: expected a single-channel (grey) image, got a colour (RGB(A)) image of shape "
+                f"{tuple(decoded.array.shape)}."
+            )
+        validate_image(decoded.array, name, spatial_dims=self.spatial_dims, rgb=decoded.rgb, min_size=self.min_size)
+        return decoded
 
     def get_data(self, img: Sequence[DecodedImage] | DecodedImage) -> tuple[np.ndarray, dict]:
         """Return the pixel array and the MONAI metadata of decoded image(s) (see the class docstring)."""
@@ -85,5 +109,6 @@ class TiffReader(ImageReader):
             MetaKeys.ORIGINAL_CHANNEL_DIM: channel_dim,
             "spacing": np.asarray(spacing, dtype=np.float64),
             "spacing_known": first.spacing is not None,
+            "source_dtype": str(first.array.dtype),
         }
         return array, meta

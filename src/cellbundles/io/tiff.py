@@ -81,7 +81,10 @@ def _axis_layout(axes: str, shape: tuple[int, ...], path: str | os.PathLike) -> 
                 "cellbundles reads one 2D or 3D image per file (Z, Y, X, optional channels)."
             )
         if role in roles:
-            raise ValueError(f"{path}: cannot map the TIFF axes {axes} with shape {tuple(shape)} to (Z, Y, X[, C]).")
+            raise ValueError(
+                f"{path}: cannot map the TIFF axes {axes} with shape {tuple(shape)} to (Z, Y, X[, C]); cellbundles "
+                "reads one 2D or 3D image per file, single-channel or RGB(A) (is a channel axis stored as pages?)."
+            )
         roles[role] = index
     if "Y" not in roles or "X" not in roles:
         raise ValueError(f"{path}: the TIFF axes {axes} have no Y and X axes.")

@@ -34,7 +34,12 @@ def is_color_image(array: np.ndarray, spatial_dims: int | None = None) -> bool:
 
 
 def validate_image(
-    array: np.ndarray, path: str | os.PathLike | None, *, spatial_dims: int | None = None, rgb: bool | None = None
+    array: np.ndarray,
+    path: str | os.PathLike | None,
+    *,
+    spatial_dims: int | None = None,
+    rgb: bool | None = None,
+    min_size: int = 1,
 ) -> None:
     """Check that an image array is usable: numeric, 2D or 3D (plus an optional RGB(A) axis), not empty, finite.
 
@@ -43,10 +48,12 @@ def validate_image(
         path: the file the array comes from, quoted in the error message (None for in-memory data).
         spatial_dims: 2 or 3 to require that many spatial axes; None accepts 2D and 3D.
         rgb: whether the last axis holds colour samples; None guesses with :func:`is_color_image`.
+        min_size: the fewest voxels accepted along each spatial axis.
 
     Raises:
         ValueError: ``"<path>: <problem>"`` for a non-numeric dtype, an unsupported number of
-            dimensions, an empty array, or NaN / Inf values.
+            dimensions, an empty array or one with fewer than ``min_size`` voxels along an axis,
+            or NaN / Inf values.
     """
     where = path if path is not None else "<array>"
     if spatial_dims not in (None, 2, 3):
@@ -62,10 +69,20 @@ def validate_image(
     n_spatial = array.ndim - 1 if rgb else array.ndim
     if n_spatial not in ((2, 3) if spatial_dims is None else (spatial_dims,)):
         expected = "2D or 3D" if spatial_dims is None else f"{spatial_dims}D"
-        layout = "with a trailing RGB(A) axis" if rgb else "(Y, X) or (Z, Y, X)"
-        raise ValueError(f"{where}: expected a {expected} image {layout}, got an array of shape {tuple(array.shape)}.")
+        layout = {None: "(Y, X) or (Z, Y, X)", 2: "(Y, X)", 3: "(Z, Y, X)"}[spatial_dims]
+        layout = f"{layout} with a trailing RGB(A) axis" if rgb else layout
+        hint = " (is an axis of 2 to 4 entries a channel axis? save one channel per file)"
+        hint = hint if n_spatial > 0 and min(array.shape[0], array.shape[n_spatial - 1]) in (2, 3, 4) else ""
+        raise ValueError(
+            f"{where}: expected a {expected} image {layout}, got an array of shape {tuple(array.shape)}{hint}."
+        )
     if array.size == 0:
         raise ValueError(f"{where}: the image is empty (shape {tuple(array.shape)}).")
+    if min(array.shape[:n_spatial]) < min_size:
+        raise ValueError(
+            f"{where}: the image is too small, shape {tuple(array.shape[:n_spatial])}; "
+            f"at least {min_size} voxels are needed along each axis."
+        )
     if np.issubdtype(array.dtype, np.inexact):
         finite = np.isfinite(array)
         if not finite.all():

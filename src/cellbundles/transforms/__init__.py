@@ -47,6 +47,17 @@ from .distance import (
     InstancesToDistanceTargetDict,
 )
 from .intensity import INVERT_MODES, ToSingleChannel, ToSingleChanneld, ToSingleChannelD, ToSingleChannelDict
+from .inputs import (
+    CheckLabelsd,
+    CheckLabelsD,
+    CheckLabelsDict,
+    ReportInputd,
+    ReportInputD,
+    ReportInputDict,
+    StrictLoadImaged,
+    StrictLoadImageD,
+    StrictLoadImageDict,
+)
 from .outputs import SaveOutputsd, spacing_from_affine
 from .spacing import EnsureSpacingd, PointsToInputGridd, points_to_input_grid
 from .targets import (
@@ -72,6 +83,15 @@ from .weights import (
 )
 
 __all__ = [
+    "CheckLabelsd",
+    "CheckLabelsD",
+    "CheckLabelsDict",
+    "ReportInputd",
+    "ReportInputD",
+    "ReportInputDict",
+    "StrictLoadImaged",
+    "StrictLoadImageD",
+    "StrictLoadImageDict",
     "RandNucleusContrastd",
     "RandNucleusContrastD",
     "RandNucleusContrastDict",

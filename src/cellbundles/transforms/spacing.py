@@ -75,8 +75,8 @@ class EnsureSpacingd(MapTransform):
                 _set_spacing(image, self._reference_spacing(d, image))
             elif self.require and not image.meta.get("spacing_known", True):
                 raise ValueError(
-                    f"{describe(image, key)}: the file states no voxel size; give it with "
-                    "--input_spacing \"[z, y, x]\" (micrometres, [y, x] for 2D images)."
+                    f"{describe(image, key)}: the file states no voxel size (or a zero or negative one); "
+                    "give it with --input_spacing \"[z, y, x]\" (micrometres, [y, x] for 2D images)."
                 )
         return d
 
