@@ -49,9 +49,9 @@ def _first_line(error: BaseException) -> str:
 
 
 def _refused(error: pickle.UnpicklingError) -> str:
-    """What ``torch.load(weights_only=True)`` refused, e.g. ``Unsupported global: GLOBAL builtins.print ...``."""
-    lines = [line.strip() for line in str(error).splitlines()]
-    return next((line for line in lines if line.startswith("Unsupported")), _first_line(error))
+    """What ``torch.load(weights_only=True)`` refused, e.g. ``Unsupported global: GLOBAL print``."""
+    found = re.search(r"Unsupported (global: GLOBAL \S+|operand \d+)", str(error))
+    return found.group(0) if found else _first_line(error)
 
 
 def _mismatch(error: BaseException) -> str | None:
