@@ -22,10 +22,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO_ROOT / "bundle_templates" / "configs"
 TWO_D = ("nuclei_resunet_2d", "nuclei_semantic_2d")
 SHARED = {
-    "logging.conf": ("nuclei_segdet_3d", *TWO_D),
+    "logging.conf": ("nuclei_segdet_3d", *TWO_D, "nuclei_maskrcnn_2d"),
     "evaluate.json": TWO_D,
-    "multi_gpu_train.json": TWO_D,
-    "datalist.json": TWO_D,
+    "multi_gpu_train.json": (*TWO_D, "nuclei_maskrcnn_2d"),
+    "datalist.json": (*TWO_D, "nuclei_maskrcnn_2d"),
 }
 """Template file -> bundles holding a copy of it in their ``configs/``."""
 

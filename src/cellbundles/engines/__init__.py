@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .detection import DetectionInferer, PrepareDetectionBatch
 from .mc_dropout import MCDropoutInferer
 from .prepare_batch import PrepareBatchTargetDict
 from .history import TrainingHistoryHandler, read_history
@@ -9,9 +10,11 @@ from .summary import MetricsJSONHandler, OutputSummaryHandler, package_versions
 from .weights import WeightsLoader
 
 __all__ = [
+    "DetectionInferer",
     "MCDropoutInferer",
     "MetricsJSONHandler",
     "OutputSummaryHandler",
+    "PrepareDetectionBatch",
     "PrepareBatchTargetDict",
     "TrainingHistoryHandler",
     "WeightsLoader",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .distance import ForegroundDistanceLoss
+from .maskrcnn import MASK_RCNN_LOSS_WEIGHTS, MaskRCNNLossSum, weighted_mask_loss
 from .segdet import SegDetLoss
 
-__all__ = ["ForegroundDistanceLoss", "SegDetLoss"]
+__all__ = ["ForegroundDistanceLoss", "MASK_RCNN_LOSS_WEIGHTS", "MaskRCNNLossSum", "SegDetLoss", "weighted_mask_loss"]

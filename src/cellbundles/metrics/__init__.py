@@ -27,6 +27,7 @@ from cellbundles.metrics.segmentation import HausdorffResult, dice, hausdorff, p
 
 _LAZY = {
     "monai_metrics": (
+        "AveragePrecisionMetric",
         "CTCDetMetric",
         "CTCSegMetric",
         "CentroidDetectionMetric",
@@ -40,6 +41,7 @@ _LAZY = {
         "RandErrorMetric",
     ),
     "ignite_handlers": (
+        "AveragePrecision",
         "CTCDet",
         "CTCSeg",
         "CentroidDetection",

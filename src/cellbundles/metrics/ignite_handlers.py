@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from ignite.metrics import Metric
 from monai.handlers import IgniteMetricHandler
 
 from cellbundles.metrics.monai_metrics import (
+    AveragePrecisionMetric,
     CentroidDetectionMetric,
     CTCDetMetric,
     CTCSegMetric,
@@ -26,6 +28,7 @@ from cellbundles.metrics.monai_metrics import (
 )
 
 __all__ = [
+    "AveragePrecision",
     "CTCDet",
     "CTCSeg",
     "CentroidDetection",
@@ -175,3 +178,41 @@ class CentroidDetection(IgniteMetricHandler):
             radius=radius, spacing=spacing, spatial_dims=spatial_dims, metric_name=metric_name
         )
         super().__init__(metric_fn=metric_fn, output_transform=output_transform, save_details=save_details)
+
+
+class AveragePrecision(Metric):
+    """Handler of :class:`~cellbundles.metrics.monai_metrics.AveragePrecisionMetric` (COCO / VOC AP).
+
+    Per iteration ``output_transform`` gives ``(y_pred, scores, y)`` lists of per-image items, e.g.
+    ``monai.handlers.from_engine(["instances", "scores", "label"])`` for mask AP or
+    ``from_engine(["boxes", "box_scores", "label"])`` for box AP. The images are not gathered across
+    processes: under ``torchrun`` each process scores its own share.
+
+    Args:
+        iou_type, protocol, iou_thresholds, max_detections, metric_name: as the metric.
+        output_transform: maps the engine output to ``(y_pred, scores, y)``.
+    """
+
+    def __init__(
+        self,
+        iou_type: str = "segm",
+        protocol: str = "coco",
+        iou_thresholds: Sequence[float] | None = None,
+        max_detections: int = 100,
+        metric_name: str = "mean_ap",
+        output_transform: Callable = _identity,
+    ) -> None:
+        self.metric_fn = AveragePrecisionMetric(
+            iou_type=iou_type, protocol=protocol, iou_thresholds=iou_thresholds,
+            max_detections=max_detections, metric_name=metric_name,
+        )
+        super().__init__(output_transform=output_transform)
+
+    def reset(self) -> None:
+        self.metric_fn.reset()
+
+    def update(self, output: Sequence) -> None:
+        self.metric_fn(*output)
+
+    def compute(self) -> float:
+        return self.metric_fn.aggregate()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
+from scipy import ndimage, sparse
 
-__all__ = ["box_iou", "mask_iou", "masks_as_sparse"]
+__all__ = ["box_iou", "instance_boxes", "mask_iou", "masks_as_sparse"]
 
 
 def masks_as_sparse(instances: np.ndarray, spatial_dims: int) -> sparse.csr_matrix:
@@ -75,3 +75,24 @@ def box_iou(true_boxes: np.ndarray, pred_boxes: np.ndarray) -> np.ndarray:
     pred_volume = np.prod(pred_boxes[:, dims:] - pred_boxes[:, :dims], axis=-1)
     union = pred_volume[:, None] + true_volume[None, :] - intersection
     return np.divide(intersection, union, out=np.zeros_like(intersection), where=union > 0)
+
+
+def instance_boxes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and bounding boxes of the instances of a 2D label image.
+
+    Boxes cover whole pixels in continuous coordinates, ``x1, y1, x2, y2`` with ``x`` the column:
+    an object on columns 3-5 has ``x1 = 3`` and ``x2 = 6``.
+
+    Args:
+        labels: ``(H, W)`` integer label image, 0 background.
+
+    Returns:
+        ``(N,)`` ids in increasing order and ``(N, 4)`` float64 boxes.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be a 2D label image, got shape {labels.shape}.")
+    slices = ndimage.find_objects(labels.astype(np.int64, copy=False))
+    ids = np.array([i for i, box in enumerate(slices, start=1) if box is not None], dtype=np.int64)
+    boxes = [(s[1].start, s[0].start, s[1].stop, s[0].stop) for s in slices if s is not None]
+    return ids, np.asarray(boxes, dtype=np.float64).reshape(-1, 4)

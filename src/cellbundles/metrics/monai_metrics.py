@@ -23,13 +23,16 @@ import torch
 from monai.metrics import CumulativeIterationMetric
 from monai.utils import convert_to_numpy
 
+from cellbundles.metrics.average_precision import AveragePrecisionResult, coco_ap, voc_ap_per_image
 from cellbundles.metrics.centroids import instance_centroids, match_centroids
 from cellbundles.metrics.counts import detection_scores, safe_ratio
 from cellbundles.metrics.ctc import DetectionErrors, ctc_detection_errors, ctc_seg_terms
 from cellbundles.metrics.matching import MatchingResult, dsb_score, match_instances, object_overlap_prf
+from cellbundles.metrics.instance_iou import instance_boxes
 from cellbundles.metrics.segmentation import PIXEL_SCORES, dice, hausdorff, pixel_scores, rand_error
 
 __all__ = [
+    "AveragePrecisionMetric",
     "CTCDetMetric",
     "CTCSegMetric",
     "CentroidDetectionMetric",
@@ -365,3 +368,72 @@ class CentroidDetectionMetric(LabelImageMetric):
             "fn": fn,
             "mean_distance": safe_ratio(distance_sum, tp),
         }
+
+
+class AveragePrecisionMetric:
+    """COCO or per-image VOC average precision of scored instances (see ``coco_ap`` / ``voc_ap_per_image``).
+
+    Detections of different images differ in number, so the images are buffered as numpy arrays
+    rather than in a ``Cumulative`` tensor buffer. Call it once per batch with lists of per-image
+    items: ``y_pred`` instance label images ``(1, H, W)`` (``iou_type="segm"``, ids in increasing
+    order match ``scores``) or boxes ``(D, 4)`` (``"bbox"``), ``scores`` ``(D,)`` and ``y`` true
+    label images ``(1, H, W)`` (the true boxes are the objects' bounding boxes).
+
+    Args:
+        iou_type: ``"segm"`` or ``"bbox"``.
+        protocol: ``"coco"`` (dataset-wide, 101 recall points) or ``"voc"`` (per image, averaged).
+        iou_thresholds: None for COCO's 0.50:0.05:0.95; seed 004 uses 0.50:0.05:0.90.
+        max_detections: highest-scoring detections kept per image.
+        metric_name: ``"mean_ap"``, ``"ap50"`` or ``"ap75"``.
+    """
+
+    available_names = ("mean_ap", "ap50", "ap75")
+
+    def __init__(
+        self,
+        iou_type: str = "segm",
+        protocol: str = "coco",
+        iou_thresholds: Sequence[float] | None = None,
+        max_detections: int = 100,
+        metric_name: str = "mean_ap",
+    ) -> None:
+        if iou_type not in ("segm", "bbox") or protocol not in ("coco", "voc") or metric_name not in self.available_names:
+            raise ValueError(
+                f"AveragePrecisionMetric: iou_type must be 'segm' or 'bbox', protocol 'coco' or 'voc' and metric_name "
+                f"one of {self.available_names}; got {iou_type!r}, {protocol!r}, {metric_name!r}."
+            )
+        self.iou_type = iou_type
+        self.protocol = protocol
+        self.iou_thresholds = iou_thresholds
+        self.max_detections = max_detections
+        self.metric_name = metric_name
+        self.reset()
+
+    def reset(self) -> None:
+        self.true: list[np.ndarray] = []
+        self.pred: list[np.ndarray] = []
+        self.scores: list[np.ndarray] = []
+
+    def __call__(self, y_pred: Sequence, scores: Sequence, y: Sequence) -> None:
+        if not (len(y_pred) == len(scores) == len(y)):
+            raise ValueError(f"AveragePrecisionMetric: got {len(y_pred)} predictions, {len(scores)} scores, {len(y)} labels.")
+        for pred, score, true in zip(y_pred, scores, y):
+            true_labels = convert_to_numpy(true)[0]
+            pred = convert_to_numpy(pred)
+            self.true.append(true_labels if self.iou_type == "segm" else instance_boxes(true_labels)[1])
+            self.pred.append(pred[0] if self.iou_type == "segm" else pred.reshape(-1, 4))
+            self.scores.append(convert_to_numpy(score).reshape(-1))
+
+    def result(self) -> AveragePrecisionResult:
+        """The full result over the buffered images."""
+        protocol = coco_ap if self.protocol == "coco" else voc_ap_per_image
+        return protocol(
+            self.true, self.pred, self.scores, iou_type=self.iou_type,
+            iou_thresholds=self.iou_thresholds, max_detections=self.max_detections,
+        )
+
+    def aggregate(self) -> float:
+        """The ``metric_name`` score over the buffered images."""
+        if not self.true:
+            raise ValueError("AveragePrecisionMetric: no image has been evaluated yet.")
+        return float(getattr(self.result(), self.metric_name))

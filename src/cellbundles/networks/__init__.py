@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from .dropout import enable_mc_dropout, is_dropout
+from .maskrcnn import NativeScaleTransform, ReducedMaskRCNN, WeightedMaskRoIHeads
+from .reduced_resnet import ReducedResNet50, reduced_resnet50_fpn
 from .residual_encoder import ResidualEncoder
 from .resunet import ResUNet
 from .segdet import SegDetNet, split_segdet_output
@@ -16,6 +18,10 @@ from .semantic import (
 )
 
 __all__ = [
+    "NativeScaleTransform",
+    "ReducedMaskRCNN",
+    "ReducedResNet50",
+    "WeightedMaskRoIHeads",
     "ResNetFCN",
     "ResUNet",
     "ResidualEncoder",
@@ -25,6 +31,7 @@ __all__ = [
     "count_parameters",
     "enable_mc_dropout",
     "is_dropout",
+    "reduced_resnet50_fpn",
     "semantic_network",
     "semantic_unet",
     "split_segdet_output",

@@ -5,6 +5,7 @@ numpy / scipy / scikit-image only: importing this package does not import torch 
 
 from __future__ import annotations
 
+from .detections import paint_instances, relabel_by_rank
 from .distance import instances_from_distance, normalised_distance
 from .peaks import BatchDensityPeaks, count_from_density, find_density_peaks
 from .semantic import instances_from_binary, instances_from_three_class, remove_small_instances, split_touching
@@ -22,6 +23,8 @@ __all__ = [
     "instances_from_three_class",
     "mc_uncertainty_radii",
     "normalised_distance",
+    "paint_instances",
+    "relabel_by_rank",
     "remove_small_instances",
     "seeded_watershed",
     "split_touching",

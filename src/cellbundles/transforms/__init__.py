@@ -80,6 +80,16 @@ from .weights import (
     BorderWeightMapDict,
     border_weight_map,
     class_balance_weights,
+    contour_weight_map,
+)
+from .detection import (
+    DetectionsToInstancesd,
+    DetectionsToInstancesD,
+    DetectionsToInstancesDict,
+    InstancesToDetectionTargetsd,
+    InstancesToDetectionTargetsD,
+    InstancesToDetectionTargetsDict,
+    detection_targets,
 )
 
 __all__ = [
@@ -92,6 +102,14 @@ __all__ = [
     "StrictLoadImaged",
     "StrictLoadImageD",
     "StrictLoadImageDict",
+    "DetectionsToInstancesD",
+    "DetectionsToInstancesDict",
+    "DetectionsToInstancesd",
+    "InstancesToDetectionTargetsD",
+    "InstancesToDetectionTargetsDict",
+    "InstancesToDetectionTargetsd",
+    "contour_weight_map",
+    "detection_targets",
     "RandNucleusContrastd",
     "RandNucleusContrastD",
     "RandNucleusContrastDict",

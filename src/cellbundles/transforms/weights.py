@@ -1,8 +1,11 @@
-"""U-Net border weight maps from instance labels, in 2D and 3D.
+"""Border weight maps from instance labels: U-Net's (2D and 3D) and seed 004's blurred contours.
 
-Reference:
+References:
     Ronneberger, Fischer and Brox, "U-Net: Convolutional Networks for Biomedical Image
     Segmentation", MICCAI 2015 (reference [12] of seed 000, which uses these weights "in 3D").
+    Korfhage N et al., "Detection and segmentation of morphologically complex eukaryotic cells in
+    fluorescence microscopy images via feature pyramid fusion", PLoS Comput Biol 16(9): e1008179,
+    2020, section "Weighted segmentation loss" (:func:`contour_weight_map`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from monai.config import DtypeLike, KeysCollection, NdarrayOrTensor
 from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends, convert_to_dst_type, convert_to_numpy, ensure_tuple_rep
 from scipy import ndimage
+from skimage.segmentation import find_boundaries
 
 from .utils import as_instance_labels, describe
 
@@ -24,6 +28,7 @@ __all__ = [
     "BorderWeightMapd",
     "border_weight_map",
     "class_balance_weights",
+    "contour_weight_map",
 ]
 
 
@@ -93,6 +98,34 @@ def border_weight_map(
     finite = np.isfinite(total)
     border[finite] = w0 * np.exp(-(total[finite] ** 2) / (2.0 * sigma**2))
     return weights + border
+
+
+def contour_weight_map(labels: np.ndarray, sigma: float = 5.0, kernel_size: int = 25) -> np.ndarray:
+    """Seed 004's mask-loss weights: ``w = 1 + min(1, sqrt(2 pi) sigma (G * C))``, 1 inside objects, up to 2 at contours.
+
+    ``C`` marks the contour pixels of every instance (the object pixels next to the background or to
+    another object) and ``G`` is a normalised ``kernel_size x kernel_size`` Gaussian of standard
+    deviation ``sigma`` (the paper: 25 x 25, sigma 5). The factor ``sqrt(2 pi) sigma`` scales the
+    blurred contours so that a straight isolated contour reaches 1 on its line; where contours of
+    touching objects crowd, the weight saturates at 2.
+
+    Args:
+        labels: ``(H, W)`` instance labels, 0 background.
+        sigma: standard deviation of the blur, in pixels.
+        kernel_size: odd width of the blur kernel, in pixels.
+
+    Returns:
+        float64 array of the shape of ``labels``, values in [1, 2].
+    """
+    labels = as_instance_labels(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"contour_weight_map takes a 2D label image, got shape {labels.shape}.")
+    if sigma <= 0 or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"sigma must be positive and kernel_size odd, got {sigma} and {kernel_size}.")
+    contours = find_boundaries(labels, mode="inner").astype(np.float64)
+    radius = kernel_size // 2
+    blurred = ndimage.gaussian_filter(contours, sigma=sigma, mode="constant", truncate=radius / sigma)
+    return 1.0 + np.minimum(1.0, np.sqrt(2.0 * np.pi) * sigma * blurred)
 
 
 class BorderWeightMap(Transform):
