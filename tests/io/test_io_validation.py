@@ -117,3 +117,11 @@ def test_bad_spacing_on_write(tmp_path):
     with pytest.raises(ValueError, match="spacing"):
         write_image(tmp_path / "a.tif", np.zeros((3, 4, 4), np.uint8), spacing=(1.0, 1.0, 1.0, 1.0), rgb=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_image_min_size_and_channel_hint():
+    validate_image(np.zeros((2, 37)), "line.tif", min_size=2)
+    with pytest.raises(ValueError, match=r"pixel.tif: the image is too small, shape \(1, 1\); at least 2"):
+        validate_image(np.zeros((1, 1)), "pixel.tif", min_size=2)
+    with pytest.raises(ValueError, match=r"two.tif: expected a 2D image \(Y, X\).*\(48, 48, 2\).*channel axis"):
+        validate_image(np.zeros((48, 48, 2)), "two.tif", spatial_dims=2)

@@ -91,3 +91,17 @@ def test_reader_in_a_bundle_config(reader):
     image = parser.get_parsed_content("preprocessing")({"image": str(OVULE)})["image"]
     assert tuple(image.shape) == (1, 100, 100, 100)
     np.testing.assert_allclose(image.pixdim, OVULE_SPACING, rtol=1e-4)
+
+
+def test_reader_refuses_what_it_is_told_not_to_accept(tmp_path):
+    write_image(tmp_path / "rgb.png", np.zeros((8, 8, 3), np.uint8), rgb=True)
+    write_image(tmp_path / "stack.tif", np.zeros((4, 8, 8), np.uint16), (1.0, 0.5, 0.5))
+    write_image(tmp_path / "pixel.tif", np.zeros((1, 8), np.uint16))
+    with pytest.raises(ValueError, match=r"rgb.png: expected a single-channel"):
+        TiffReader(color=False).read(tmp_path / "rgb.png")
+    with pytest.raises(ValueError, match=r"stack.tif: expected a 2D image"):
+        TiffReader(spatial_dims=2).read(tmp_path / "stack.tif")
+    with pytest.raises(ValueError, match=r"pixel.tif: the image is too small"):
+        TiffReader(min_size=2).read(tmp_path / "pixel.tif")
+    array, meta = TiffReader(spatial_dims=3, color=False).get_data(TiffReader().read(tmp_path / "stack.tif"))
+    assert array.shape == (4, 8, 8) and meta["source_dtype"] == "uint16"

@@ -27,10 +27,15 @@ class WeightsLoader(CheckpointLoader):
             super().__call__(engine)
         except FileNotFoundError as error:
             raise ValueError(f"{self.load_path}: no such weights file.") from error
+        except EOFError as error:
+            raise ValueError(f"{self.load_path}: cannot read the weights file: it is empty or truncated.") from error
         except pickle.UnpicklingError as error:
+            refused = re.search(r"Unsupported global: GLOBAL \S+", str(error))
+            if refused is None:
+                raise ValueError(f"{self.load_path}: cannot read the weights file: {_first_line(error)}") from error
             raise ValueError(
-                f"{self.load_path}: refused to load: the file holds objects other than weights (pickled code?), "
-                f"which torch.load(weights_only=True) does not run ({_refused(error)})."
+                f"{self.load_path}: refused to load: the file carries pickled code or objects other than weights "
+                f"({refused.group(0)}), which torch.load(weights_only=True) does not run."
             ) from error
         except (RuntimeError, KeyError) as error:
             mismatch = _mismatch(error)
@@ -46,12 +51,6 @@ class WeightsLoader(CheckpointLoader):
 def _first_line(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
-
-
-def _refused(error: pickle.UnpicklingError) -> str:
-    """What ``torch.load(weights_only=True)`` refused, e.g. ``Unsupported global: GLOBAL print``."""
-    found = re.search(r"Unsupported (global: GLOBAL \S+|operand \d+)", str(error))
-    return found.group(0) if found else _first_line(error)
 
 
 def _mismatch(error: BaseException) -> str | None:

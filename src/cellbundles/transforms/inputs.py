@@ -22,6 +22,8 @@ from monai.utils import convert_to_numpy
 from cellbundles.io import validate_labels, validate_pair
 from cellbundles.io.reader import TiffReader
 
+from .utils import spatial_array
+
 __all__ = [
     "CheckLabelsd",
     "CheckLabelsD",
@@ -103,9 +105,9 @@ class CheckLabelsd(MapTransform):
     def __call__(self, data: Mapping[Hashable, object]) -> Mapping[Hashable, object]:
         image = data[self.image_key]
         for key in self.key_iterator(data):
-            labels = data[key]
-            validate_labels(convert_to_numpy(labels)[0], _source(labels))
-            validate_pair(convert_to_numpy(image)[0], convert_to_numpy(labels)[0], _source(image), _source(labels))
+            labels = spatial_array(data[key], key)
+            validate_labels(labels, _source(data[key]))
+            validate_pair(convert_to_numpy(image)[0], labels, _source(image), _source(data[key]))
         return data
 
 
