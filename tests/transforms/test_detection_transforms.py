@@ -1,0 +1,109 @@
+"""Detection targets from instance labels, seed 004's contour weights, and instances from detections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cellbundles.engines import DetectionInferer, PrepareDetectionBatch
+from cellbundles.postprocess import paint_instances, relabel_by_rank
+from cellbundles.transforms import (
+    DetectionsToInstancesd,
+    InstancesToDetectionTargetsd,
+    contour_weight_map,
+    detection_targets,
+)
+
+
+def _labels() -> np.ndarray:
+    labels = np.zeros((6, 8), dtype=np.int32)
+    labels[1:3, 1:4] = 7  # rows 1-2, columns 1-3
+    labels[4, 6] = 2  # one pixel
+    return labels
+
+
+def test_detection_targets_of_a_small_label_image():
+    boxes, classes, masks = detection_targets(_labels())
+    np.testing.assert_array_equal(boxes, [[6, 4, 7, 5], [1, 1, 4, 3]])  # ids 2 then 7; x1, y1, x2, y2
+    assert boxes.dtype == np.float32 and classes.dtype == np.int64
+    np.testing.assert_array_equal(classes, [1, 1])
+    assert masks.shape == (2, 6, 8) and masks.dtype == np.uint8
+    np.testing.assert_array_equal(masks[0], _labels() == 2)
+    np.testing.assert_array_equal(masks[1], _labels() == 7)
+
+
+def test_targets_transform_writes_torchvision_targets_and_weights():
+    out = InstancesToDetectionTargetsd(keys="label")({"label": torch.from_numpy(_labels())[None]})
+    assert out["boxes"].shape == (2, 4) and out["classes"].dtype == torch.int64
+    assert out["masks"].shape == (2, 6, 8) and out["mask_weights"].shape == (6, 8)
+    assert out["mask_weights"].dtype == torch.float32
+    empty = InstancesToDetectionTargetsd(keys="label")({"label": torch.zeros(1, 5, 5)})
+    assert empty["boxes"].shape == (0, 4) and empty["masks"].shape == (0, 5, 5)
+    with pytest.raises(ValueError, match=r"\(1, H, W\)"):
+        InstancesToDetectionTargetsd(keys="label")({"label": torch.zeros(5, 5)})
+
+
+def test_contour_weights_are_two_on_an_isolated_contour_and_one_far_from_it():
+    labels = np.zeros((80, 80), dtype=np.int32)
+    labels[:, :40] = 1  # one straight vertical contour at column 39
+    weights = contour_weight_map(labels)
+    assert weights[40, 39] == pytest.approx(2.0)
+    assert weights[40, 0] == pytest.approx(1.0) and weights[40, 79] == pytest.approx(1.0)  # > 12 px away
+    assert 1.0 < weights[40, 45] < weights[40, 42] < 2.0  # decays with the distance
+    assert weights.min() >= 1.0 and weights.max() <= 2.0
+    np.testing.assert_array_equal(contour_weight_map(np.zeros((9, 9), dtype=int)), np.ones((9, 9)))
+    with pytest.raises(ValueError, match="odd"):
+        contour_weight_map(labels, kernel_size=24)
+
+
+def test_painting_gives_overlaps_to_the_higher_score_and_relabels_by_rank():
+    masks = np.zeros((3, 4, 6))
+    masks[0, :, :3] = 0.9
+    masks[1, :, 2:5] = 0.8
+    masks[2, 0, 5] = 0.7  # one pixel
+    scores = np.array([0.6, 0.9, 0.3])
+    painted = paint_instances(masks, scores)
+    np.testing.assert_array_equal(painted[0], [1, 1, 2, 2, 2, 3])
+    relabelled, kept_scores = relabel_by_rank(painted, scores, min_size=2)
+    np.testing.assert_array_equal(relabelled[0], [2, 2, 1, 1, 1, 0])
+    np.testing.assert_array_equal(kept_scores, [0.9, 0.6])
+
+
+class _FixedDetector(torch.nn.Module):
+    """Stands in for a torchvision detector in evaluation mode: two detections per image."""
+
+    def forward(self, images):
+        masks = torch.zeros(2, 1, *images[0].shape[-2:])
+        masks[0, 0, :4, :4] = 1.0
+        masks[1, 0, 2:6, 2:6] = 0.9
+        found = {"boxes": torch.tensor([[0.0, 0, 4, 4], [2.0, 2, 6, 6]]), "scores": torch.tensor([0.8, 0.5])}
+        return [{**found, "labels": torch.ones(2, dtype=torch.int64), "masks": masks} for _ in images]
+
+
+def test_inferer_output_decollates_into_instances_and_scores():
+    from monai.data import decollate_batch
+
+    output = DetectionInferer(max_detections=4)(torch.rand(2, 1, 8, 8), _FixedDetector())
+    assert output["instances"].shape == (2, 1, 8, 8) and output["boxes"].shape == (2, 4, 4)
+    assert torch.isnan(output["scores"][:, 2:]).all()
+    item = decollate_batch({"pred": output})[1]
+    out = DetectionsToInstancesd(keys="pred", min_size=2)(item)
+    instances = out["instances"][0].numpy()
+    assert instances[0, 0] == 1 and instances[5, 5] == 2 and instances[3, 3] == 1  # overlap to the 0.8 detection
+    np.testing.assert_allclose(out["scores"], [0.8, 0.5])
+    np.testing.assert_allclose(out["centroids"][0], [1.5, 1.5])
+    assert out["boxes"].shape == (2, 4) and out["box_scores"].shape == (2,)
+    with pytest.raises(ValueError, match="max_detections"):
+        DetectionInferer(max_detections=1)(torch.rand(1, 1, 8, 8), _FixedDetector())
+
+
+def test_prepare_batch_feeds_images_and_targets_to_the_detector():
+    item = InstancesToDetectionTargetsd(keys="label")({"label": torch.from_numpy(_labels())[None]})
+    item["image"] = torch.rand(1, 6, 8)
+    images, targets, args, kwargs = PrepareDetectionBatch()([item, item])
+    assert len(images) == 2 and images[0].shape == (1, 6, 8) and args == ()
+    assert kwargs == {"targets": targets}
+    assert set(targets[0]) == {"boxes", "labels", "masks", "mask_weights"}
+    with pytest.raises(ValueError, match="no_collation"):
+        PrepareDetectionBatch()({"image": torch.rand(2, 1, 6, 8)})
