@@ -714,6 +714,90 @@ def add_robustness_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# section "memory": resident memory over many inferences in one process (a leak shows as a slope)
+
+MEMORY_PHANTOMS = {2: ("nuclei2d", {"shape": (128, 128), "n_nuclei": 10, "spacing": (0.5, 0.5)}),
+                   3: ("nuclei3d", {"shape": (16, 64, 64), "n_nuclei": 5, "spacing": (0.8, 0.5, 0.5)})}  # fmt: skip
+"""Spatial dims -> phantom generator and its options (small images: the check is about growth, not speed)."""
+MEMORY_BUNDLES = {"nuclei_resunet_2d": 2, "nuclei_semantic_2d": 2, "nuclei_segdet_3d": 3}
+MEMORY_WARMUP = 10
+"""Inferences left out of the slope: the first runs fill caches and allocator pools."""
+
+
+def rss_mb() -> float:
+    """Current resident memory of this process, in MiB (``VmRSS`` of ``/proc/self/status``)."""
+    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def rss_slope_kib(rss: list[float], warmup: int = MEMORY_WARMUP) -> float:
+    """Least-squares slope of resident memory (MiB, one value after each inference) per inference, in KiB,
+    over the inferences after ``warmup`` (all of them when there are too few)."""
+    values = rss[warmup:] if len(rss) - warmup >= 2 else rss
+    return float(np.polyfit(np.arange(len(values)), values, 1)[0] * 1024) if len(values) >= 2 else 0.0
+
+
+def bundle_rss_trace(name: str, inferences: int, images: int, work: Path) -> dict:
+    """Run ``name``'s inference evaluator over a folder of ``images`` phantoms until it made ``inferences``
+    inferences, in this process; RSS before the first and after each inference, and seconds per inference."""
+    from ignite.engine import Events
+    from monai.bundle import ConfigParser
+
+    from cellbundles.synth.dataset import write_dataset
+
+    kind, options = MEMORY_PHANTOMS[MEMORY_BUNDLES[name]]
+    write_dataset(work / name, kind, images, seed=0, **options)
+    parser = ConfigParser()
+    parser.read_config(str(REPO_ROOT / "bundles" / name / "configs" / "inference.json"))
+    parser.update({"bundle_root": str(REPO_ROOT / "bundles" / name), "dataset_dir": str(work / name),
+                   "output_dir": str(work / f"{name}_out")})  # fmt: skip
+    evaluator = parser.get_parsed_content("evaluator")
+    rss = []
+    evaluator.add_event_handler(Events.ITERATION_COMPLETED, lambda engine: rss.append(rss_mb()))
+    before, start = rss_mb(), time.perf_counter()
+    while len(rss) < inferences:
+        evaluator.run()
+    seconds = (time.perf_counter() - start) / len(rss)
+    rss = rss[:inferences]
+    return {"image_shape": list(options["shape"]), "inferences": len(rss), "rss_before_mb": round(before, 1),
+            "rss_after_warmup_mb": round(rss[min(MEMORY_WARMUP, len(rss)) - 1], 1), "rss_after_mb": round(rss[-1], 1),
+            "slope_kib_per_inference": round(rss_slope_kib(rss), 2), "seconds_per_inference": round(seconds, 3),
+            "rss_mb": [round(value, 1) for value in rss]}  # fmt: skip
+
+
+def memory_section(args: argparse.Namespace) -> tuple[dict, str]:
+    """Resident memory of each bundle's inference over many consecutive inferences in one process."""
+    inferences = 12 if args.quick else args.inferences
+    work = Path(tempfile.mkdtemp(prefix="memory_"))
+    rows = {name: bundle_rss_trace(name, inferences, args.images, work) for name in args.bundles}
+    return {"quick": args.quick, "warmup": MEMORY_WARMUP, "images_per_run": args.images, "bundles": rows}, \
+        _memory_markdown(rows)  # fmt: skip
+
+
+def _memory_markdown(rows: dict) -> str:
+    lines = [
+        f"Each bundle's `inference.json` evaluator (shipped weights, CPU) re-run over one folder of phantoms in "
+        f"one process; resident memory (RSS) read after every inference. The slope is fitted after the first "
+        f"{MEMORY_WARMUP} inferences (warm-up); a leak shows as a steady positive slope.",
+        "",
+        "| bundle | image | inferences | RSS before (MiB) | after warm-up | after | slope (KiB / inference) | "
+        "s / inference |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, row in rows.items():
+        size = " x ".join(str(size) for size in row["image_shape"])
+        lines.append(f"| {name} | {size} | {row['inferences']} | {row['rss_before_mb']} | {row['rss_after_warmup_mb']} "
+                     f"| {row['rss_after_mb']} | {row['slope_kib_per_inference']} | {row['seconds_per_inference']} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def add_memory_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--inferences", type=int, default=100, help="consecutive inferences per bundle")
+    parser.add_argument("--images", type=int, default=10, help="images in the folder the evaluator re-runs over")
+    parser.add_argument("--bundles", nargs="+", default=list(MEMORY_BUNDLES), choices=list(MEMORY_BUNDLES))
+
+
+# ---------------------------------------------------------------------------------------------
 # entry point
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -724,6 +808,7 @@ SECTIONS: dict[str, tuple[AddArguments, RunSection]] = {
     "metrics": (add_metrics_arguments, metrics_section),
     "segdet": (add_segdet_arguments, segdet_section),
     "robustness": (add_robustness_arguments, robustness_section),
+    "memory": (add_memory_arguments, memory_section),
 }
 
 

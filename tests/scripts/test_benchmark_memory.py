@@ -1,0 +1,43 @@
+"""Pieces of ``scripts/benchmark.py memory``: the RSS slope, one short real trace, and the report."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    spec = importlib.util.spec_from_file_location("benchmark_script", SCRIPTS / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_slope_leaves_out_the_warm_up(benchmark):
+    warm_up = [100.0 + 10 * index for index in range(10)]  # steep, then 0.5 MiB per inference
+    steady = [200.0 + 0.5 * index for index in range(20)]
+    assert benchmark.rss_slope_kib(warm_up + steady, warmup=10) == pytest.approx(512.0)
+    assert benchmark.rss_slope_kib([300.0, 300.5, 301.0], warmup=10) == pytest.approx(512.0)  # too few: all
+    assert benchmark.rss_slope_kib([300.0], warmup=10) == 0.0
+
+
+def test_rss_is_read(benchmark):
+    assert 1.0 < benchmark.rss_mb() < 1e6
+
+
+@pytest.mark.slow
+def test_a_short_trace_and_its_report(benchmark, tmp_path):
+    row = benchmark.bundle_rss_trace("nuclei_resunet_2d", inferences=3, images=2, work=tmp_path)
+    assert row["inferences"] == len(row["rss_mb"]) == 3 and row["seconds_per_inference"] > 0
+    assert row["rss_after_mb"] == row["rss_mb"][-1] >= row["rss_before_mb"] > 0
+    results = {"quick": True, "bundles": {"nuclei_resunet_2d": row}}
+    json_path, md_path = benchmark.write_report("memory", results, benchmark._memory_markdown(results["bundles"]),
+                                                tmp_path / "report")  # fmt: skip
+    assert json.loads(json_path.read_text())["bundles"]["nuclei_resunet_2d"]["inferences"] == 3
+    assert f"| nuclei_resunet_2d | 128 x 128 | 3 | {row['rss_before_mb']} |" in md_path.read_text()
