@@ -1,0 +1,141 @@
+"""End-to-end tests of the ``nuclei_maskrcnn_2d`` bundle, run as users run it (``python -m monai.bundle``).
+
+A module-scoped fixture trains the full-width Mask R-CNN for two iterations (two 256 x 256 DSB2018
+images cropped to 64 x 64, batch 1) with validation on one image; the other tests resume it,
+evaluate it on two test images and run inference with it from a copy of the bundle folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cellbundles.io import read_image
+
+from bundle_cli import run_monai_bundle
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "bundles" / "nuclei_maskrcnn_2d"
+SCHEMA = REPO / "schemas" / "meta_schema_20240725.json"
+DSB = REPO / "data" / "samples" / "dsb2018_stage1_train"
+TRAIN = "configs/train.json"
+EVALUATE = "['configs/train.json','configs/evaluate.json']"
+TINY = ["--patch_size", "[64, 64]", "--batch_size", "1", "--detections_per_img", "20"]
+TEST_METRICS = (
+    "test_mask_ap",
+    "test_mask_ap_coco",
+    "test_mask_ap50",
+    "test_mask_ap75",
+    "test_mask_voc_ap",
+    "test_box_ap",
+    "test_box_ap_coco",
+    "test_box_ap50",
+    "test_box_voc_ap",
+    "test_accuracy_iou0.5",
+    "test_instance_f1_iou0.5",
+    "test_dsb_score",
+    "test_pixel_iou",
+)
+
+
+def _square_items(section: str, n: int) -> list[dict[str, str]]:
+    datalist = json.loads((BUNDLE / "configs" / "datalist.json").read_text())
+    items = [item for item in datalist[section] if read_image(DSB / item["image"])[0].shape[:2] == (256, 256)]
+    assert len(items) >= n, f"fewer than {n} 256 x 256 images in the {section} section"
+    return items[:n]
+
+
+@pytest.fixture(scope="module")
+def tiny_datalist(tmp_path_factory) -> Path:
+    datalist = {"training": _square_items("training", 2), "validation": _square_items("validation", 1)}
+    datalist["test"] = _square_items("test", 2)
+    path = tmp_path_factory.mktemp("maskrcnn_datalist") / "datalist.json"
+    path.write_text(json.dumps(datalist))
+    return path
+
+
+def _train(datalist: Path, root: Path, max_epochs: int) -> str:
+    args = ["run", "--config_file", TRAIN, "--bundle_root", ".", "--datalist", str(datalist), "--dataset_dir", str(DSB)]
+    args += ["--ckpt_dir", str(root / "models"), "--output_dir", str(root / "eval"), "--max_epochs", str(max_epochs)]
+    return run_monai_bundle(*args, *TINY, cwd=BUNDLE)[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_training(tiny_datalist, tmp_path_factory) -> dict[str, object]:
+    """One epoch of two iterations (two images, batch 1)."""
+    root = tmp_path_factory.mktemp("maskrcnn_train")
+    return {"root": root, "log": _train(tiny_datalist, root, max_epochs=1)}
+
+
+def _history(root: Path) -> list[dict[str, str]]:
+    with open(root / "eval" / "training_history.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_training_runs_two_iterations_and_keeps_the_best_mask_ap(tiny_training):
+    root, log = tiny_training["root"], tiny_training["log"]
+    assert "Iter: 2/2" in log and "Iter: 3/" not in log
+    assert (root / "models" / "checkpoint_epoch=1.pt").is_file()
+    assert (root / "models" / "model.pt").is_file()
+    assert "Key metric: val_mask_ap" in log
+    (row,) = _history(root)
+    assert float(row["train_loss"]) > 0 and float(row["lr"]) == pytest.approx(1e-3)
+    assert 0.0 <= float(row["val_mask_ap"]) <= 1.0 and "val_box_ap" in row
+
+
+def test_training_resumes_from_the_last_checkpoint(tiny_datalist, tiny_training, tmp_path_factory):
+    root = tmp_path_factory.mktemp("maskrcnn_resume")
+    shutil.copytree(tiny_training["root"] / "models", root / "models")
+    shutil.copytree(tiny_training["root"] / "eval", root / "eval")
+    log = _train(tiny_datalist, root, max_epochs=2)
+    assert "Restored all variables from" in log and "checkpoint_epoch=1.pt" in log
+    assert "Epoch: 2/2, Iter: 2/2" in log and "Epoch: 1/2" not in log  # only the second epoch ran
+    assert (root / "models" / "checkpoint_epoch=2.pt").is_file()
+    assert [row["epoch"] for row in _history(root)] == ["1", "2"]
+
+
+def test_evaluate_writes_ap_and_instance_metrics(tiny_datalist, tiny_training, tmp_path):
+    args = ["run", "--config_file", EVALUATE, "--bundle_root", ".", "--datalist", str(tiny_datalist)]
+    args += ["--dataset_dir", str(DSB), "--ckpt_dir", str(tiny_training["root"] / "models"), "--output_dir", str(tmp_path)]
+    run_monai_bundle(*args, "--detections_per_img", "20", cwd=BUNDLE)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    assert set(TEST_METRICS) <= set(metrics)
+    assert all(0.0 <= metrics[name] <= 1.0 for name in TEST_METRICS)
+    assert len(list(tmp_path.glob("*_instances.tif"))) == 2 and len(list(tmp_path.glob("*_scores.csv"))) == 2
+
+
+def test_inference_writes_instances_scores_overlay_and_summary(tiny_datalist, tiny_training, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(BUNDLE, bundle, ignore=shutil.ignore_patterns("__pycache__", "eval", "models"))
+    (bundle / "models").mkdir()
+    shutil.copy(tiny_training["root"] / "models" / "model.pt", bundle / "models" / "model.pt")
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    image = DSB / json.loads(tiny_datalist.read_text())["test"][0]["image"]
+    shutil.copy(image, inputs / image.name)
+    out = tmp_path / "out"
+    args = ["run", "--config_file", "configs/inference.json", "--bundle_root", ".", "--dataset_dir", str(inputs)]
+    run_monai_bundle(*args, "--output_dir", str(out), "--detections_per_img", "20", cwd=bundle)
+    stem = image.stem
+    instances = read_image(out / f"{stem}_instances.tif")[0]
+    assert instances.shape == (256, 256)
+    with open(out / f"{stem}_scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    ids = np.unique(instances[instances > 0])
+    np.testing.assert_array_equal(ids, np.arange(1, len(rows) + 1))  # one row per instance, ids 1..K
+    scores = [float(row["score"]) for row in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert (out / f"{stem}_overlay.png").is_file()
+    (entry,) = json.loads((out / "summary.json").read_text())["images"]
+    assert entry["n_instances"] == len(rows)
+
+
+def test_metadata_is_valid():
+    meta = BUNDLE / "configs" / "metadata.json"
+    _, log = run_monai_bundle("verify_metadata", "--meta_file", str(meta), "--filepath", str(SCHEMA), cwd=REPO)
+    assert "metadata is verified with no error" in log
