@@ -9,6 +9,7 @@ type of the dataset's ``manifest.json`` from the instance files the run wrote. R
 - ``nuclei_resunet_2d`` with each of its ``instance_method`` values: ``distance`` (default, distance-seeded
   watershed), ``split`` (distance-transform split of the mask) and ``components`` (seed 002's pipeline);
 - ``nuclei_semantic_2d`` (U-Net, seed 003's three classes and seeded watershed);
+- ``nuclei_maskrcnn_2d`` (seed 004's Mask R-CNN with the reduced ResNet-50, on the full image);
 - a classical baseline without a network: Otsu threshold, holes filled, distance-transform watershed;
 - StarDist, quoted from issue 12 (measured by others on the hidden evaluation images, not by this script).
 
@@ -47,7 +48,7 @@ from cellbundles.engines import read_history  # noqa: E402
 
 DATASET_DIR = Path("/work/shared/data/dsb2018_stage1_train_full")
 DATALIST = REPO / "data" / "splits" / "dsb2018_stage1_train_full.json"
-BUNDLES = ("nuclei_resunet_2d", "nuclei_semantic_2d")
+BUNDLES = ("nuclei_resunet_2d", "nuclei_semantic_2d", "nuclei_maskrcnn_2d")
 # network rows: name -> (bundle, overrides, table label)
 # (the row of the bundle's default instance_method is marked "default" in the tables)
 ROWS = {
@@ -57,6 +58,7 @@ ROWS = {
     "resunet_components": (
         "nuclei_resunet_2d", {"instance_method": "components"}, "`nuclei_resunet_2d`, connected components (seed 002)"),
     "semantic_unet": ("nuclei_semantic_2d", {}, "`nuclei_semantic_2d` U-Net, 3 classes + seeded watershed (seed 003)"),
+    "maskrcnn": ("nuclei_maskrcnn_2d", {}, "`nuclei_maskrcnn_2d` Mask R-CNN, reduced ResNet-50 + FPN (seed 004)"),
 }  # fmt: skip
 CLASSICAL = "classical"
 LABELS = {**{name: row[2] for name, row in ROWS.items()}, CLASSICAL: "classical: Otsu + distance-transform watershed"}
@@ -421,6 +423,11 @@ def markdown(rows: dict, split: str, sizes: str, figure: str | None, date: str) 
         "lr x0.1 and early stop when the key metric stalls.",
         "- ResUNet widths 32-64-128-256 instead of the paper's 64-512, to train on this CPU; its output is "
         "up-sampled to full resolution (the paper's is half size).",
+        "- `nuclei_maskrcnn_2d` runs torchvision's Mask R-CNN on the whole image (no window, no resizing) and "
+        "paints its detections (mask probability >= 0.5, the higher score winning overlaps) into one label image; "
+        "it trained from scratch (seed 004 starts from a backbone pre-trained on grey-scale ImageNet), selected "
+        "by validation mask AP (0.50:0.05:0.90). Its COCO box / mask AP are in its evaluate run's `metrics.json` "
+        "and in the bundle README.",
         "- Seed 003's 'accuracy' is pixel accuracy and its IoU the mean IoU; seed 002's IoU is on its own "
         "validation split. The instance metrics here are what StarDist and the Kaggle challenge report.",
     ]
@@ -438,11 +445,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="training run of nuclei_resunet_2d (models/model.pt, eval/training_history.csv); "
                         "default: the bundle's shipped weights")  # fmt: skip
     parser.add_argument("--semantic_run", type=Path, default=None, help="the same for nuclei_semantic_2d")
+    parser.add_argument("--maskrcnn_run", type=Path, default=None, help="the same for nuclei_maskrcnn_2d")
     parser.add_argument("--work_dir", type=Path, default=REPO / "outputs" / "dsb2018")
     parser.add_argument("--output_dir", type=Path, default=REPO / "docs" / "benchmarks")
     parser.add_argument("--max_epochs", type=int, default=None, help="override the bundles' epoch counts (train)")
     args = parser.parse_args(argv)
-    runs = dict(zip(BUNDLES, (args.resunet_run, args.semantic_run)))
+    runs = dict(zip(BUNDLES, (args.resunet_run, args.semantic_run, args.maskrcnn_run)))
     if {"train", "evaluate", "shipped"} & set(args.stages):
         require_dataset(args.dataset_dir)
     if "train" in args.stages:
