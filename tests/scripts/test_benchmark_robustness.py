@@ -4,24 +4,12 @@ estimator errors and the figure."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cellbundles.io import write_image
-
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-
-
-@pytest.fixture(scope="module")
-def benchmark():
-    spec = importlib.util.spec_from_file_location("benchmark_script", SCRIPTS / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _balls(shape=(16, 48, 48), centres=((8, 12, 12), (8, 12, 36), (8, 36, 24)), radius=4, spacing=(1.0, 1.0, 1.0)):
