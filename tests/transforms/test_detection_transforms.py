@@ -68,6 +68,9 @@ def test_painting_gives_overlaps_to_the_higher_score_and_relabels_by_rank():
     relabelled, kept_scores = relabel_by_rank(painted, scores, min_size=2)
     np.testing.assert_array_equal(relabelled[0], [2, 2, 1, 1, 1, 0])
     np.testing.assert_array_equal(kept_scores, [0.9, 0.6])
+    confident, confident_scores = relabel_by_rank(painted, scores, min_score=0.7)
+    np.testing.assert_array_equal(confident[0], [0, 0, 1, 1, 1, 0])  # as if only the 0.9 detection was painted
+    np.testing.assert_array_equal(confident_scores, [0.9])
 
 
 class _FixedDetector(torch.nn.Module):
@@ -94,6 +97,9 @@ def test_inferer_output_decollates_into_instances_and_scores():
     np.testing.assert_allclose(out["scores"], [0.8, 0.5])
     np.testing.assert_allclose(out["centroids"][0], [1.5, 1.5])
     assert out["boxes"].shape == (2, 4) and out["box_scores"].shape == (2,)
+    confident = DetectionsToInstancesd(keys="pred", min_score=0.6)(item)
+    assert confident["instances"].max() == 1 and confident["instances"][0, 5, 5] == 0
+    np.testing.assert_allclose(confident["box_scores"], [0.8])
     with pytest.raises(ValueError, match="max_detections"):
         DetectionInferer(max_detections=1)(torch.rand(1, 1, 8, 8), _FixedDetector())
 

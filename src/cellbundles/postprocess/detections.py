@@ -28,20 +28,26 @@ def paint_instances(masks: np.ndarray, scores: np.ndarray, threshold: float = 0.
     return labels
 
 
-def relabel_by_rank(labels: np.ndarray, scores: np.ndarray, min_size: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Ids ``1..K`` in decreasing score order for the painted objects of at least ``min_size`` pixels.
+def relabel_by_rank(
+    labels: np.ndarray, scores: np.ndarray, min_size: int = 0, min_score: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ids ``1..K`` in decreasing score order for the painted objects of at least ``min_size`` pixels and ``min_score``.
+
+    Removing a detection after painting gives the painting of the others, since a detection only
+    holds the pixels that no higher-scoring one claimed.
 
     Args:
         labels: label image from :func:`paint_instances` (id ``i + 1`` is detection ``i``).
         scores: ``(D,)`` detection scores.
         min_size: smaller objects (after overlaps were resolved) are removed.
+        min_score: detections scoring less are removed.
 
     Returns:
         the relabelled image (same shape, int32) and the ``(K,)`` scores of ids ``1..K``.
     """
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     sizes = np.bincount(np.asarray(labels).ravel(), minlength=scores.size + 1)[1:]
-    kept = np.flatnonzero((sizes > 0) & (sizes >= min_size))
+    kept = np.flatnonzero((sizes > 0) & (sizes >= min_size) & (scores >= min_score))
     kept = kept[np.argsort(-scores[kept], kind="stable")]
     lookup = np.zeros(scores.size + 1, dtype=np.int32)
     lookup[kept + 1] = np.arange(1, kept.size + 1, dtype=np.int32)

@@ -107,12 +107,13 @@ class DetectionsToInstancesd(MapTransform):
     - ``instance_key``: ``(1, H, W)`` int32 instances, ids ``1..K`` in decreasing score order,
       objects under ``min_size`` pixels removed;
     - ``score_key``: ``(K,)`` score of each instance; ``centroid_key``: ``(K, 2)`` its centroid (y, x);
-    - ``box_key`` / ``box_score_key``: the ``(D', 4)`` boxes and ``(D',)`` scores of all detections
-      (padding removed), for box AP.
+    - ``box_key`` / ``box_score_key``: the ``(D', 4)`` boxes and ``(D',)`` scores of the detections
+      scoring at least ``min_score`` (padding removed), for box AP.
 
     Args:
         keys: key of the detections.
         min_size: smallest instance kept, in pixels.
+        min_score: lowest detection score kept.
     """
 
     def __init__(
@@ -124,6 +125,7 @@ class DetectionsToInstancesd(MapTransform):
         box_key: str = "boxes",
         box_score_key: str = "box_scores",
         min_size: int = 0,
+        min_score: float = 0.0,
     ) -> None:
         super().__init__(keys)
         if len(self.keys) != 1:
@@ -131,6 +133,7 @@ class DetectionsToInstancesd(MapTransform):
         self.instance_key, self.score_key, self.centroid_key = instance_key, score_key, centroid_key
         self.box_key, self.box_score_key = box_key, box_score_key
         self.min_size = min_size
+        self.min_score = min_score
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
         d = dict(data)
@@ -138,14 +141,17 @@ class DetectionsToInstancesd(MapTransform):
         scores = convert_to_numpy(detections["scores"]).astype(np.float64).reshape(-1)
         real = ~np.isnan(scores)
         painted = convert_to_numpy(detections["instances"]).astype(np.int32)
-        instances, instance_scores = relabel_by_rank(painted[0], scores[real], min_size=self.min_size)
+        instances, instance_scores = relabel_by_rank(
+            painted[0], scores[real], min_size=self.min_size, min_score=self.min_score
+        )
+        kept = real & (np.nan_to_num(scores, nan=-np.inf) >= self.min_score)
         n_instances = instance_scores.size
         centroids = ndimage.center_of_mass(np.ones_like(instances), instances, np.arange(1, n_instances + 1))
         d[self.instance_key] = convert_to_tensor(instances[None], track_meta=False)
         d[self.score_key] = instance_scores
         d[self.centroid_key] = np.asarray(centroids, dtype=np.float64).reshape(n_instances, 2)
-        d[self.box_key] = convert_to_numpy(detections["boxes"]).astype(np.float64).reshape(-1, 4)[real]
-        d[self.box_score_key] = scores[real]
+        d[self.box_key] = convert_to_numpy(detections["boxes"]).astype(np.float64).reshape(-1, 4)[kept]
+        d[self.box_score_key] = scores[kept]
         return d
 
 
