@@ -28,4 +28,6 @@ def test_a_short_trace_and_its_report(benchmark, tmp_path):
     json_path, md_path = benchmark.write_report("memory", results, benchmark._memory_markdown(results["bundles"]),
                                                 tmp_path / "report")  # fmt: skip
     assert json.loads(json_path.read_text())["bundles"]["nuclei_resunet_2d"]["inferences"] == 3
+    growth = round(row["rss_after_mb"] - row["rss_after_warmup_mb"], 1)
     assert f"| nuclei_resunet_2d | 128 x 128 | 3 | {row['rss_before_mb']} |" in md_path.read_text()
+    assert f"| {row['rss_after_mb']} | {growth} | {row['slope_kib_per_inference']} |" in md_path.read_text()
