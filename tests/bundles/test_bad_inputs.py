@@ -115,8 +115,9 @@ def test_inference_refuses_weights_that_carry_pickled_code(tmp_path, name, capfd
     state = parser.get_parsed_content("network_def").state_dict()
     weights = write_pickled_weights(tmp_path / "models" / "model.pt", state)
     image = _image(tmp_path, spatial_dims(name))
-    error = _run(name, INFERENCE, dataset_dir=str(image), ckpt_dir=str(weights.parent), output_dir=str(tmp_path / "out"))
-    _assert_refused(error, weights, "refused to load.*GLOBAL print.*weights_only=True", tmp_path / "out")
+    out = tmp_path / "out"
+    error = _run(name, INFERENCE, dataset_dir=str(image), ckpt_dir=str(weights.parent), output_dir=str(out))
+    _assert_refused(error, weights, "refused to load.*GLOBAL print.*weights_only=True", out)
     assert "PAYLOAD RAN" not in capfd.readouterr().out
 
 

@@ -135,8 +135,8 @@ class ReportInputd(MapTransform):
             meta = image.meta if isinstance(image, MetaTensor) else {}
             source = _source(image)
             shape = meta.get("spatial_shape", image.shape[1:])
-            known = meta.get("spacing_known", False)
-            spacing = f"voxel size {' x '.join(f'{float(s):g}' for s in meta['spacing'])} um" if known else "no voxel size"
+            sizes = " x ".join(f"{float(size):g}" for size in meta.get("spacing", ()))
+            spacing = f"voxel size {sizes} um" if meta.get("spacing_known", False) else "no voxel size"
             logger.info(f"{source}: {_size(shape)} voxels of {meta.get('source_dtype', image.dtype)}, {spacing}.")
             values = convert_to_numpy(image)
             if values.size and values.min() == values.max():
