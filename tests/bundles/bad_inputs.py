@@ -182,7 +182,7 @@ ODD = (
     Case("blank", _blank, "constant image"),
     Case("constant", _constant, "constant image"),
     Case("float64", _float64, "voxels of float64"),
-    Case("odd_size", _odd_size, "smaller than the network's"),
+    Case("odd_size", _odd_size, "smaller than the network's|padded from"),
     Case("voxel_size_zero", _voxel_size(0.0), "no voxel size", dims=(2,)),
 )
 """Valid but odd files every bundle of the given dimensionality must process, saying what it did."""

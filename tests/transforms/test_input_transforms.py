@@ -54,3 +54,17 @@ def test_report_input(tmp_path, caplog):
     assert any("odd.nii.gz: constant image" in message for message in messages)
     assert any("odd.nii.gz: 37 x 53 voxels at the network's input, smaller than the network's 64 x 32" in message
                for message in messages)  # fmt: skip
+
+
+def test_report_input_names_the_padding_of_a_whole_image_network(tmp_path, caplog):
+    write_image(tmp_path / "odd.tif", np.arange(37 * 53, dtype=np.uint16).reshape(37, 53), (0.5, 0.5))
+    data = StrictLoadImaged("image")({"image": str(tmp_path / "odd.tif")})
+    with caplog.at_level(logging.INFO, logger="cellbundles.transforms.inputs"):
+        ReportInputd("image", roi_size=(32, 32), size_divisible=32)(data)
+    assert "odd.tif: padded from 37 x 53 to 64 x 64 voxels at the network's input (a multiple of 32)." in caplog.text
+    caplog.clear()
+    write_image(tmp_path / "even.tif", np.arange(32 * 64, dtype=np.uint16).reshape(32, 64), (0.5, 0.5))
+    data = StrictLoadImaged("image")({"image": str(tmp_path / "even.tif")})
+    with caplog.at_level(logging.INFO, logger="cellbundles.transforms.inputs"):
+        ReportInputd("image", roi_size=(32, 32), size_divisible=32)(data)
+    assert "padded" not in caplog.text

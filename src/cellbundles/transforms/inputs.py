@@ -118,16 +118,21 @@ class ReportInputd(MapTransform):
     type, as the reader's metadata states them) and warns, naming the file, when
 
     - every voxel holds the same value (a blank or constant image holds no nucleus to find);
-    - the image at the network's input is smaller than ``roi_size`` along an axis: the inferer pads it.
+    - the image at the network's input is smaller than ``roi_size`` along an axis: the inferer pads it;
+
+    and logs the padded size when a size is not a multiple of ``size_divisible`` (a whole-image network
+    such as Mask R-CNN pads its input to a multiple of its coarsest stride).
 
     Args:
         keys: keys of channel-first MetaTensors loaded by :class:`StrictLoadImaged`.
         roi_size: the network's window (the sliding-window inferer's ``roi_size``), array order.
+        size_divisible: the network pads every spatial size up to a multiple of this; 1: no padding.
     """
 
-    def __init__(self, keys: KeysCollection, roi_size: Sequence[int]) -> None:
+    def __init__(self, keys: KeysCollection, roi_size: Sequence[int], size_divisible: int = 1) -> None:
         super().__init__(keys)
         self.roi_size = tuple(int(size) for size in roi_size)
+        self.size_divisible = int(size_divisible)
 
     def __call__(self, data: Mapping[Hashable, object]) -> Mapping[Hashable, object]:
         for key in self.key_iterator(data):
@@ -146,6 +151,12 @@ class ReportInputd(MapTransform):
                 warnings.warn(
                     f"{source}: {_size(spatial)} voxels at the network's input, smaller than the network's "
                     f"{_size(self.roi_size)} window: padded to the window."
+                )
+            padded = tuple(-(-size // self.size_divisible) * self.size_divisible for size in spatial)
+            if padded != spatial:
+                logger.info(
+                    f"{source}: padded from {_size(spatial)} to {_size(padded)} voxels at the network's input "
+                    f"(a multiple of {self.size_divisible})."
                 )
         return data
 
