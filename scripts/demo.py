@@ -24,24 +24,15 @@ import sys
 from pathlib import Path
 
 from cellbundles.bundle_run import run_bundle
+from cellbundles.data.samples import DSB_HELD_OUT_IMAGES, QCANET_SPACING, SAMPLES_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "bundles" / "nuclei_segdet_3d"
 BUNDLES_2D = ("nuclei_resunet_2d", "nuclei_semantic_2d")
-DSB = REPO / "data" / "samples" / "dsb2018_stage1_train"
-# DSB2018 images held out of both 2D bundles' training: in the test section of
-# data/splits/dsb2018_stage1_train_full.json (nuclei_resunet_2d) and in neither the training nor the validation
-# section of configs/datalist.json (nuclei_semantic_2d); all four are fluorescence fields, as no stained image of
-# the vendored subset is held out of both
-DSB_TEST_IMAGES = (
-    "193ffaa5272d5c421ae02130a64d98ad120ec70e4ed97a72cdcd4801ce93b066",
-    "52a4ac5a875be7a6c886035d54fb63f5f397dc43508c4831898f6b2f8debc7f3",
-    "cdab367b30db47061df837c1ae9fa875d6057614f797332d37d3513517d6c694",
-    "d7d12a2acc47a94961aeb56fd56e8a0873016af75f5dd10915de9db8af8e4f5e",
-)
+DSB = SAMPLES_DIR / "dsb2018_stage1_train"
 SAMPLES = (
-    ("gonuclear_ovule_3d", REPO / "data/samples/gonuclear_ovule_3d/images", None),
-    ("qcanet_mouse_embryo_3d", REPO / "data/samples/qcanet_mouse_embryo_3d/images", "[1.75, 0.8, 0.8]"),
+    ("gonuclear_ovule_3d", SAMPLES_DIR / "gonuclear_ovule_3d/images", None),
+    ("qcanet_mouse_embryo_3d", SAMPLES_DIR / "qcanet_mouse_embryo_3d/images", str(list(QCANET_SPACING))),
 )
 
 
@@ -93,7 +84,7 @@ def run_2d_demo(output_dir: Path) -> None:
 
     inputs = output_dir / "inputs"
     inputs.mkdir(parents=True, exist_ok=True)
-    for stem in DSB_TEST_IMAGES:
+    for stem in DSB_HELD_OUT_IMAGES:
         shutil.copyfile(DSB / "images" / f"{stem}.png", inputs / f"{stem}.png")
     for bundle in BUNDLES_2D:
         run_bundle(REPO / "bundles" / bundle, ["inference.json"],
@@ -113,8 +104,8 @@ def draw_2d_figure(output_dir: Path, path: Path) -> None:
     from cellbundles.visualize import label_colors
 
     columns = 2 + len(BUNDLES_2D)
-    figure, axes = plt.subplots(len(DSB_TEST_IMAGES), columns, figsize=(3.6 * columns, 3.6 * len(DSB_TEST_IMAGES)))
-    for row, stem in enumerate(DSB_TEST_IMAGES):
+    figure, axes = plt.subplots(len(DSB_HELD_OUT_IMAGES), columns, figsize=(3.6 * columns, 3.6 * len(DSB_HELD_OUT_IMAGES)))
+    for row, stem in enumerate(DSB_HELD_OUT_IMAGES):
         image, _ = read_image(DSB / "images" / f"{stem}.png")
         truth, _ = read_image(DSB / "labels" / f"{stem}.png")
         panels = [(image[..., :3], "image (held out)"), (label_colors(truth), f"annotation: {int(truth.max())} nuclei")]

@@ -442,51 +442,58 @@ def test_torchscript_export_matches_the_eager_network(bundle, model_file, tmp_pa
 # MONAI Label
 
 
-def _monai_label_infer(task, image: Path) -> tuple[np.ndarray, object]:
-    """Run a MONAI Label task on ``image`` in this process (one thread); return the label array and result."""
+def _monai_label_infer(task, image: Path) -> tuple[np.ndarray, tuple | None, dict]:
+    """Run a MONAI Label task on ``image`` in this process (one thread); return the label array, its pixel size and the result."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         label_file, result = task({"image": str(image), "device": "cpu"})
     finally:
         torch.set_num_threads(threads)
-    label, _ = read_image(label_file)
+    assert Path(label_file).name.endswith(".png" if image.suffix == ".png" else ".tif")
+    label, spacing = read_image(label_file)
     os.unlink(label_file)
-    return label, result
+    return label, spacing, result
 
 
 @pytest.fixture(scope="module")
 def monai_label_task(bundle_copy):
-    """MONAI Label 0.8.5's ``BundleInferTask`` of the bundle copy."""
-    infer = pytest.importorskip("monailabel.tasks.infer.bundle")
-    return infer.BundleInferTask(str(bundle_copy), conf={})
+    """The MONAI Label infer task of the bundle copy (:class:`cellbundles.label.CellBundleInferTask`)."""
+    pytest.importorskip("monailabel")
+    from cellbundles.label import CellBundleInferTask
+
+    return CellBundleInferTask(str(bundle_copy), conf={})
 
 
 @pytest.mark.slow
 def test_monai_label_segments_a_png(monai_label_task, inference_run, dsb_png):
     assert monai_label_task.is_valid() and monai_label_task.dimension == 2
-    label, result = _monai_label_infer(monai_label_task, dsb_png)
-    assert isinstance(result, dict)
+    assert monai_label_task.labels == {"nucleus": 1}
+    label, _, result = _monai_label_infer(monai_label_task, dsb_png)
+    assert result["label_kind"].startswith("instances")
     assert label.shape == (256, 256) and np.issubdtype(label.dtype, np.integer)
-    # the same instances as the bundle's own inference (compared independently of the axis order)
+    # the bundle's own instances, pixel by pixel
     expected, _ = read_image(inference_run["outputs"] / f"{dsb_png.stem}_instances.tif")
-    for got, want in zip(np.unique(label, return_counts=True), np.unique(expected, return_counts=True)):
-        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(label, expected)
+    assert result["nuclei"] == len(np.unique(expected[expected > 0]))
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="known limitation: MONAI Label 0.8.5 writes labels assuming MONAI's (X, Y) array order, while "
-    "cellbundles reads (Y, X); the label comes back transposed (as for nuclei_segdet_3d)",
-)
-def test_monai_label_writes_the_label_on_the_image_grid(monai_label_task, dsb_png, tmp_path):
-    # a 256 x 192 crop: a transposed label cannot go unnoticed, whatever the prediction
-    image = tmp_path / "crop.png"
-    write_image(image, read_image(dsb_png)[0][:, :192], rgb=True)
-    label, _ = _monai_label_infer(monai_label_task, image)
+def test_monai_label_writes_the_label_on_the_image_grid(monai_label_task, inference_run, dsb_png, tmp_path):
+    # a TIFF: the bundle's own instances, pixel by pixel
+    label, spacing, _ = _monai_label_infer(monai_label_task, inference_run["inputs"] / STARDIST_2D.name)
+    expected, _ = read_image(inference_run["outputs"] / f"{STARDIST_2D.stem}_instances.tif")
+    np.testing.assert_array_equal(label, expected)
+    assert spacing is None  # the file states none
+    # a 256 x 192 crop as PNG and as a TIFF with a pixel size: a transposed label cannot go unnoticed
+    crop = read_image(dsb_png)[0][:, :192]
+    write_image(tmp_path / "crop.png", crop, rgb=True)
+    label, _, _ = _monai_label_infer(monai_label_task, tmp_path / "crop.png")
     assert label.shape == (256, 192)
+    write_image(tmp_path / "crop.tif", crop, (0.3, 0.4), rgb=True)
+    label, spacing, _ = _monai_label_infer(monai_label_task, tmp_path / "crop.tif")
+    assert label.shape == (256, 192)
+    assert spacing == pytest.approx((0.3, 0.4))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -396,8 +396,10 @@ def test_torchscript_export_matches_the_eager_network(model_file, tmp_path):
 
 
 def _monai_label_task(bundle: Path):
-    infer = pytest.importorskip("monailabel.tasks.infer.bundle")
-    return infer.BundleInferTask(str(bundle), conf={})
+    pytest.importorskip("monailabel")
+    from cellbundles.label import CellBundleInferTask
+
+    return CellBundleInferTask(str(bundle), conf={})
 
 
 @pytest.fixture
@@ -411,23 +413,34 @@ def phantom_tiff(tmp_path) -> tuple[Path, np.ndarray]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limitation: MONAI Label 0.8.5 writes labels assuming MONAI's (X, Y, Z) array order, while "
-    "cellbundles reads (Z, Y, X); the label comes back with its axes reversed (docs/README.md, MONAI Label)",
-)
 def test_monai_label_segments_a_tiff_on_its_grid(bundle_copy, phantom_tiff):
     task = _monai_label_task(bundle_copy)
     assert task.is_valid()
     assert task.dimension == 3
+    assert task.labels == {"nucleus": 1}
     path, image = phantom_tiff
     label_file, result = task({"image": str(path), "device": "cpu"})
-    assert isinstance(result, dict)
-    label = tifffile.imread(label_file)
-    # the label must overlay the image: same (Z, Y, X) array; MONAI Label's writer (ITK) transposes
-    # the prediction, as it expects MONAI's (X, Y, Z) arrays
+    assert result["label_kind"].startswith("instances")
+    # the label overlays the image: the same (Z, Y, X) array (not MONAI's (X, Y, Z)), with its voxel size
+    label, spacing = read_image(label_file)
+    assert label_file.endswith(".tif")
     assert label.shape == image.shape
-    assert label.max() > 0
+    assert spacing == pytest.approx(MODEL_SPACING)
+    assert result["nuclei"] == len(np.unique(label[label > 0]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["1135.tif", "ovule.nii.gz"])
+def test_monai_label_writes_the_bundles_own_instances(bundle_copy, inference_run, name):
+    task = _monai_label_task(bundle_copy)
+    label_file, _ = task({"image": str(inference_run["inputs"] / name), "device": "cpu"})
+    suffix = ".tif" if name.endswith(".tif") else ".nii.gz"
+    assert label_file.endswith(suffix)
+    label, spacing = read_image(label_file)
+    expected, expected_spacing = read_image(inference_run["outputs"] / name.replace(suffix, f"_instances{suffix}"))
+    np.testing.assert_array_equal(label, expected)  # voxel by voxel, on the input grid
+    assert spacing == pytest.approx(expected_spacing, rel=1e-3)
+    assert spacing == pytest.approx(SAMPLE_SPACING, rel=1e-3)
 
 
 @pytest.mark.slow
