@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
             + {
                 "nuclei3d": " (sizes nuclei in um, default 0.8 0.5 0.5)",
                 "nuclei3d_random": " (fixed instead of drawn per sample)",
+                "nuclei3d_gan": " (sizes nuclei in um, default 1 0.5 0.5)",
             }.get(kind, " (metadata only, default none)"),
         )
         if kind in _COUNT_ARGUMENT:

@@ -7,9 +7,9 @@ sample is the same however many are generated. Files written under the dataset f
   in the ImageJ metadata when there is one (3D kinds always; 2D kinds when a spacing is given);
 - ``labels/<id>.tif``: instance labels (cells2d: the cells), uint16;
 - ``centroids/<id>.csv``: centre of mass of each label in voxels (cells2d: plus the number of nuclei per cell);
-- nuclei3d, nuclei3d_random and nuclei2d: ``binary/<id>.tif`` and ``contour/<id>.tif``; the 3D kinds:
-  ``shapemarker/<id>.tif``;
-- nuclei3d_random: ``params/<id>.json``, the parameters drawn for the sample (each image also carries its own
+- nuclei3d, nuclei3d_random, nuclei3d_gan and nuclei2d: ``binary/<id>.tif`` and ``contour/<id>.tif``; the 3D kinds:
+  ``shapemarker/<id>.tif``; nuclei3d_gan's image is the PSF-blurred I_binary of seed 001;
+- nuclei3d_random and nuclei3d_gan: ``params/<id>.json``, the parameters drawn for the sample (each image also carries its own
   spacing);
 - cells2d: ``nuclei/<id>.tif``, the nucleus labels;
 - ``datalist.json``: a MONAI decathlon datalist of the whole folder (:func:`cellbundles.data.build_datalist`).
@@ -30,16 +30,18 @@ from cellbundles.io import atomic_write, write_centroids_csv, write_image
 from cellbundles.synth.cells import cells2d
 from cellbundles.synth.nuclei import nuclei2d, nuclei3d
 from cellbundles.synth.randomised import randomised_nuclei3d
+from cellbundles.synth.recyclegan import gan_phantom3d
 
 __all__ = ["GENERATORS", "SPATIAL_DIMS", "write_dataset", "write_sample"]
 
 GENERATORS: dict[str, Callable[..., dict]] = {
     "nuclei3d": nuclei3d,
     "nuclei3d_random": randomised_nuclei3d,
+    "nuclei3d_gan": gan_phantom3d,
     "nuclei2d": nuclei2d,
     "cells2d": cells2d,
 }
-SPATIAL_DIMS = {"nuclei3d": 3, "nuclei3d_random": 3, "nuclei2d": 2, "cells2d": 2}
+SPATIAL_DIMS = {"nuclei3d": 3, "nuclei3d_random": 3, "nuclei3d_gan": 3, "nuclei2d": 2, "cells2d": 2}
 
 
 def write_sample(root: str | Path, kind: str, sample_id: str, sample: dict, spacing: Sequence[float] | None) -> None:
@@ -96,7 +98,7 @@ def write_dataset(
         kind: a key of :data:`GENERATORS`.
         n: number of samples.
         seed: base seed; sample ``i`` uses ``SeedSequence([seed, i])``.
-        spacing: voxel size in um; nuclei3d sizes its nuclei with it, nuclei3d_random fixes it instead of drawing
+        spacing: voxel size in um; nuclei3d and nuclei3d_gan size their nuclei with it, nuclei3d_random fixes it instead of drawing
             it, the 2D kinds only store it.
         val_fraction: share of samples in the validation split.
         test_fraction: share of samples in the test split.

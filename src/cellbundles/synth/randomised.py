@@ -57,6 +57,11 @@ gain               uint8: fill (255 - offset) / p99.9 of the    ADU per electron
 fill               U(0.5, 1)                                    uint8: share of the range the gain fills
 cut_border         True or False, 1/2 each                      nuclei may cross the image border (their centre is
                                                                 inside), else every nucleus lies inside
+semi_axes_um       None                                         a (min, max) pair: each semi-axis of every nucleus
+                                                                is drawn from U(min, max) instead of the radius /
+                                                                axis-ratio draw above (seed 001, Eq. 1)
+orientation        "random"                                     "random": uniform over SO(3); "aligned": the
+                                                                semi-axes lie along z, y, x
 ================== ============================================ ===================================================
 
 The field of view is ``shape_um`` (z, y, x) when given, else 128 xy voxels wide and as deep as the largest of 0.375
@@ -162,7 +167,8 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "gain": (_POSITIVE, np.inf),
     "offset": (0.0, 65535.0),
 }
-_OTHER_KEYWORDS = ("radius_um", "spacing", "dtype", "cut_border")
+_OTHER_KEYWORDS = ("radius_um", "spacing", "dtype", "cut_border", "semi_axes_um", "orientation")
+_ORIENTATIONS = ("random", "aligned")
 _ATTEMPTS = 20  # placement attempts per nucleus and way
 _MAX_NUCLEI = 800  # the field shrinks so that about this many nuclei reach the target packing
 _WORK = 4000.0  # placement stops after this many attempts, one counting 1 + (voxels examined) / 10^4 (~3 s)
@@ -181,9 +187,13 @@ def _check_fixed(fixed: Mapping[str, Any]) -> dict[str, Any]:
         )
     checked: dict[str, Any] = {}
     for name, value in fixed.items():
-        if name == "radius_um":
+        if name in ("radius_um", "semi_axes_um"):
             pair = np.broadcast_to(np.asarray(value, dtype=float), (2,)) if np.ndim(value) == 0 else value
-            checked[name] = check_range("randomised_nuclei3d: radius_um", pair, _POSITIVE)
+            checked[name] = check_range(f"randomised_nuclei3d: {name}", pair, _POSITIVE)
+        elif name == "orientation":
+            if value not in _ORIENTATIONS:
+                raise ValueError(f"randomised_nuclei3d: orientation must be one of {_ORIENTATIONS}, got {value!r}.")
+            checked[name] = value
         elif name == "spacing":
             checked[name] = check_spacing(value, 3)
         elif name == "cut_border":
@@ -241,6 +251,8 @@ def _draw_parameters(rng: np.random.Generator, fixed: Mapping[str, Any]) -> dict
     params["offset"] = fixed.get("offset", _draw(rng, *_OFFSET[params["dtype"]]))
     params["gain"] = fixed.get("gain", _draw(rng, *_UINT16_GAIN, log=True) if params["dtype"] == "uint16" else None)
     params["cut_border"] = fixed.get("cut_border", bool(rng.uniform() < 0.5))
+    params["semi_axes_um"] = fixed.get("semi_axes_um")
+    params["orientation"] = fixed.get("orientation", "random")
     return params
 
 
@@ -267,8 +279,9 @@ def _field_shape(
 def _draw_nucleus(
     rng: np.random.Generator, params: Mapping[str, Any], mitotic: bool
 ) -> tuple[StarEllipsoid, float]:
-    """A randomly oriented star ellipsoid at the origin with semi-axes ``r a^(1/2), r a^v, r a^(-1/2)``; returns it
-    and its radius ``r`` (um)."""
+    """A star ellipsoid at the origin with semi-axes ``r a^(1/2), r a^v, r a^(-1/2)`` (or each from U(``semi_axes_um``)
+    when that is fixed), oriented at random or along the axes (``orientation``); returns it and its radius ``r`` (um,
+    the geometric mean of the semi-axes in the second case)."""
     low, high = params["radius_um"]
     radius = rng.uniform(low, high)
     if mitotic:
@@ -276,7 +289,12 @@ def _draw_nucleus(
     ratio = rng.uniform(1.0, params["elongation"])
     exponents = np.array([0.5, rng.uniform(-0.5, 0.5), -0.5])
     shape = sample_star_ellipsoid(rng, 3, (radius, radius), params["irregularity"])
-    return dataclasses.replace(shape, semi_axes=radius * ratio**exponents), float(radius)
+    semi_axes = radius * ratio**exponents
+    if params["semi_axes_um"] is not None:
+        semi_axes = rng.uniform(*params["semi_axes_um"], size=3)
+        radius = float(np.prod(semi_axes) ** (1.0 / 3.0))
+    rotation = np.eye(3) if params["orientation"] == "aligned" else shape.rotation
+    return dataclasses.replace(shape, semi_axes=semi_axes, rotation=rotation), float(radius)
 
 
 def _surface_distance(nucleus: StarEllipsoid, direction: np.ndarray) -> float:
@@ -561,6 +579,7 @@ def randomised_nuclei3d(
     centroids = label_centroids(labels, n_nuclei)
     params.update(
         radius_um=[float(r) for r in params["radius_um"]],
+        semi_axes_um=None if params["semi_axes_um"] is None else [float(r) for r in params["semi_axes_um"]],
         spacing=[float(s) for s in spacing],
         psf_sigma_um=psf_sigma_um.tolist(),
         psf_sigma_voxels=psf_sigma.tolist(),
