@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .dropout import enable_mc_dropout, is_dropout
 from .maskrcnn import NativeScaleTransform, ReducedMaskRCNN, WeightedMaskRoIHeads
+from .recyclegan import PatchGANDiscriminator, ResNetGenerator, SlicePredictor
 from .reduced_resnet import ReducedResNet50, reduced_resnet50_fpn
 from .residual_encoder import ResidualEncoder
 from .resunet import ResUNet
@@ -19,15 +20,18 @@ from .semantic import (
 
 __all__ = [
     "NativeScaleTransform",
+    "PatchGANDiscriminator",
     "ReducedMaskRCNN",
     "ReducedResNet50",
     "WeightedMaskRoIHeads",
     "ResNetFCN",
+    "ResNetGenerator",
     "ResUNet",
     "ResidualEncoder",
     "SEMANTIC_NETWORKS",
     "SegDetNet",
     "SimpleCNN",
+    "SlicePredictor",
     "count_parameters",
     "enable_mc_dropout",
     "is_dropout",
