@@ -5,6 +5,7 @@ from __future__ import annotations
 from .detection import DetectionInferer, PrepareDetectionBatch
 from .mc_dropout import MCDropoutInferer
 from .prepare_batch import PrepareBatchTargetDict
+from .recyclegan import RecycleGANImageSaver, RecycleGANTrainer
 from .history import TrainingHistoryHandler, read_history
 from .summary import MetricsJSONHandler, OutputSummaryHandler, package_versions
 from .weights import WeightsLoader
@@ -16,6 +17,8 @@ __all__ = [
     "OutputSummaryHandler",
     "PrepareDetectionBatch",
     "PrepareBatchTargetDict",
+    "RecycleGANImageSaver",
+    "RecycleGANTrainer",
     "TrainingHistoryHandler",
     "WeightsLoader",
     "package_versions",
