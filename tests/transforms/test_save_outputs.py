@@ -11,6 +11,7 @@ from monai.transforms import LoadImaged
 import cellbundles.io
 from cellbundles.io import TiffReader, read_image, write_image
 from cellbundles.transforms import SaveOutputsd, spacing_from_affine
+from cellbundles.visualize import overlay_scale
 
 SPACING = (2.0, 0.5, 0.25)
 SHAPE = (5, 16, 20)
@@ -93,11 +94,26 @@ def test_writes_images_tables_overlay_and_summary(tmp_path):
     assert [float(row["peak"]) for row in rows] == pytest.approx([0.9, 0.7])
 
     overlay, _ = read_image(out / "sample_overlay.png")
-    assert overlay.shape == (*SHAPE[1:], 3) and overlay.dtype == np.uint8
+    # large enough to see nuclei: the 16 x 20 (x 5 slices) input is enlarged by whole factors, pixels square
+    # in micrometres (x is twice as fine as y, z four times coarser), with the z side views beside it
+    fz, fy, fx = overlay_scale(SHAPE, SPACING, side_views=True)
+    assert (fz, fy, fx) == (72, 18, 9)
+    assert overlay.shape == (SHAPE[1] * fy + 6 + SHAPE[0] * fz, SHAPE[2] * fx + 6 + SHAPE[0] * fz, 3)
+    assert min(overlay.shape[:2]) >= 512 and overlay.dtype == np.uint8
+
+    def pixel(y, x, corner=False):  # the enlarged block of voxel (y, x): its centre or its last pixel
+        return overlay[int((y + 1) * fy - 1 if corner else (y + 0.5) * fy),
+                       int((x + 1) * fx - 1 if corner else (x + 0.5) * fx)]  # fmt: skip
+
     # centroid marks (magenta) at the (y, x) of the points, outlines (yellow) on the instance border
-    assert tuple(overlay[3, 4]) == (255, 0, 255) and tuple(overlay[11, 14]) == (255, 0, 255)
-    assert tuple(overlay[7, 8]) == (255, 220, 0) and tuple(overlay[14, 18]) == (255, 220, 0)
-    assert tuple(overlay[11, 17]) not in {(255, 220, 0), (255, 0, 255)}
+    assert tuple(pixel(3, 4)) == (255, 0, 255) and tuple(pixel(11, 14)) == (255, 0, 255)
+    assert tuple(pixel(7, 8, corner=True)) == (255, 220, 0) and tuple(pixel(14, 18, corner=True)) == (255, 220, 0)
+    assert tuple(pixel(11, 17)) not in {(255, 220, 0), (255, 0, 255)}
+    # the side view along y (below): the centroid at z = 3, x = 14 and the outline of instance 2 from z = 2
+    below = overlay[SHAPE[1] * fy + 6 :, : SHAPE[2] * fx]
+    assert below.shape[0] == SHAPE[0] * fz
+    assert tuple(below[int(3.5 * fz), int(14.5 * fx)]) == (255, 0, 255)
+    assert tuple(below[2 * fz, int(15.5 * fx)]) == (255, 220, 0) and tuple(below[2 * fz - 1, int(15.5 * fx)]) != (255, 220, 0)
 
     summary = result["summary"]
     assert summary["image"] == str(tmp_path / "inputs" / "sample.ome.tif")

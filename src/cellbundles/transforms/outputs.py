@@ -44,9 +44,16 @@ class SaveOutputsd(MapTransform):
             ``original_affine``), used for the file stem and the voxel size.
         overlay_image_key: key of the input image on its own grid for ``<stem>_overlay.png``
             (with outlines of ``images["instances"]`` and the first table's points); None: no overlay.
+            The overlay is enlarged so that its shorter side has at least ``overlay_min_side`` pixels,
+            with square physical pixels from the input's voxel size
+            (:func:`cellbundles.visualize.overlay_projection`).
         scalars: summary field -> key of a number stored in the item (e.g. ``{"count": "count"}``).
         summary_key: key receiving ``{"image", "outputs", <scalars>, "n_<table>", "n_instances"}`` for
             :class:`cellbundles.engines.OutputSummaryHandler`.
+        overlay_min_side: wanted pixels on the overlay's shorter side (small inputs are enlarged by
+            whole factors, nearest neighbour); None: the input's own size.
+        overlay_side_views: for a 3D input, add the maximum projections along y and x beside the
+            one along z, z drawn at its voxel size.
     """
 
     def __init__(
@@ -58,6 +65,8 @@ class SaveOutputsd(MapTransform):
         overlay_image_key: str | None = None,
         scalars: Mapping[str, str] | None = None,
         summary_key: str = "summary",
+        overlay_min_side: int | None = 512,
+        overlay_side_views: bool = True,
     ) -> None:
         super().__init__([ref_key, *images.values()], allow_missing_keys=True)
         self.output_dir = Path(output_dir)
@@ -67,6 +76,8 @@ class SaveOutputsd(MapTransform):
         self.overlay_image_key = overlay_image_key
         self.scalars = dict(scalars or {})
         self.summary_key = summary_key
+        self.overlay_min_side = overlay_min_side
+        self.overlay_side_views = overlay_side_views
 
     def _reference(self, d: Mapping[Hashable, object]) -> tuple[str, str, str, tuple[float, ...] | None]:
         """Source file name, output stem, output image suffix and voxel size of the loaded input."""
@@ -110,7 +121,15 @@ class SaveOutputsd(MapTransform):
         if self.overlay_image_key is not None and self.overlay_image_key in d:
             instances_key = self.images.get("instances")
             instances = convert_to_numpy(d[instances_key])[0] if instances_key in d else None
-            picture = overlay_projection(convert_to_numpy(d[self.overlay_image_key])[0], instances, first_points)
+            image = convert_to_numpy(d[self.overlay_image_key])[0]
+            picture = overlay_projection(
+                image,
+                instances,
+                first_points,
+                spacing=spacing if spacing is not None and len(spacing) == image.ndim else None,
+                min_side=self.overlay_min_side,
+                side_views=self.overlay_side_views,
+            )
             path = self.output_dir / f"{stem}_overlay.png"
             write_image(path, picture, rgb=True)
             outputs["overlay"] = str(path)
