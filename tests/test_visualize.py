@@ -113,7 +113,10 @@ def test_overlay_scale_square_pixels_and_limits():
     # a volume: z counts only with side views, and then its factor makes z voxels square too
     fz, fy, fx = overlay_scale((20, 60, 80), spacing=(2.0, 0.5, 0.5), side_views=True)
     assert fy == fx and fz == 4 * fy
-    assert min(60 * fy + 6 + 20 * fz, 80 * fx + 6 + 20 * fz) >= 512
+    assert min(60 * fy, 80 * fx) >= 512 and max(60 * fy + 6 + 20 * fz, 80 * fx + 6 + 20 * fz) <= 2048
+    # a deep volume: the side views take the room, the (Y, X) projection stops short of 512
+    fz, fy, fx = overlay_scale((200, 40, 40), spacing=(1.0, 0.5, 0.5), side_views=True)
+    assert (fz, fy, fx) == (8, 4, 4) and 40 * fy + 6 + 200 * fz <= 2048
     assert overlay_scale((20, 60, 80), spacing=(2.0, 0.5, 0.5))[1:] == overlay_scale((60, 80))
     with pytest.raises(ValueError, match="overlay spacing must hold 1 or 2 positive values"):
         overlay_scale((10, 10), spacing=(1.0, 0.0))
@@ -162,7 +165,7 @@ def test_volume_overlay_with_side_views_at_the_voxel_size():
     rgb = overlay_projection(image, instances, np.array([[5.0, 15.0, 20.0]]), spacing=(2.0, 0.5, 0.5), side_views=True)
     fz, fy, fx = overlay_scale(image.shape, (2.0, 0.5, 0.5), side_views=True)
     assert fz == 4 * fy and fy == fx
-    assert rgb.shape == (40 * fy + 6 + 10 * fz, 50 * fx + 6 + 10 * fz, 3) and min(rgb.shape[:2]) >= 512
+    assert rgb.shape == (40 * fy + 6 + 10 * fz, 50 * fx + 6 + 10 * fz, 3) and min(40 * fy, 50 * fx) >= 512
     below = rgb[40 * fy + 6 :, : 50 * fx]  # projection along y: rows are z
     right = rgb[: 40 * fy, 50 * fx + 6 :]  # projection along x: columns are z
     # the nucleus spans 6 slices: 6 * fz pixels of depth in both side views, i.e. 12 um at the 0.5 um pixel

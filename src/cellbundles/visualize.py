@@ -75,15 +75,16 @@ def overlay_scale(
     """Whole nearest-neighbour enlargement factors per axis of an overlay of a ``shape`` array.
 
     The factors make the picture's pixels square in physical units (an axis with a larger voxel size
-    gets a proportionally larger factor, rounded) and grow together until the picture's shorter side
-    reaches ``min_side`` pixels, as long as its longer side stays within ``max_side``. A picture
-    already that large keeps factor 1 on its finest axis: overlays are never shrunk.
+    gets a proportionally larger factor, rounded) and grow together until the shorter side of the
+    ``(Y, X)`` projection reaches ``min_side`` pixels, as long as the longer side of the whole picture
+    (side views included) stays within ``max_side``. A picture already that large keeps factor 1 on
+    its finest axis: overlays are never shrunk.
 
     Args:
         shape: ``(Y, X)`` or ``(Z, Y, X)``.
         spacing: voxel size per axis (micrometres, any unit) or None for square pixels.
-        min_side: wanted length in pixels of the picture's shorter side; None or 0: no enlargement
-            beyond square pixels.
+        min_side: wanted length in pixels of the shorter side of the ``(Y, X)`` projection; None or
+            0: no enlargement beyond square pixels.
         max_side: the longest side enlargement may reach.
         side_views: whether the picture of a ``(Z, Y, X)`` volume has the z side views of
             :func:`overlay_projection` (then z counts, and its factor makes z voxels square too).
@@ -103,21 +104,24 @@ def overlay_scale(
     def factors(k: int) -> tuple[int, ...]:
         return tuple(max(1, int(round(k * r))) for r in relative)
 
-    def picture(k: int) -> tuple[int, int]:
+    def projection(k: int) -> tuple[int, int]:  # the (Y, X) projection
         f = factors(k)
-        height, width = shape[-2] * f[-2], shape[-1] * f[-1]
+        return shape[-2] * f[-2], shape[-1] * f[-1]
+
+    def picture(k: int) -> tuple[int, int]:  # all of it
+        height, width = projection(k)
         if side_views and len(shape) == 3:
-            depth = shape[0] * f[0]
+            depth = shape[0] * factors(k)[0]
             height, width = height + _GAP + depth, width + _GAP + depth
         return height, width
 
     best = 1
-    if min_side and min(picture(1)) < min_side:
+    if min_side and min(projection(1)) < min_side:
         for k in range(2, max_side + 1):
             if max(picture(k)) > max_side:
                 break
             best = k
-            if min(picture(k)) >= min_side:
+            if min(projection(k)) >= min_side:
                 break
     return factors(best)
 
@@ -212,7 +216,7 @@ def overlay_projection(
     """Grey maximum projection of ``image`` with instance outlines (yellow), ids (cyan) and centroids (magenta).
 
     A small image is enlarged by whole factors (nearest neighbour, see :func:`overlay_scale`) so that
-    the picture's shorter side reaches about ``min_side`` pixels with square physical pixels;
+    the shorter side of its ``(Y, X)`` projection reaches ``min_side`` pixels, with square physical pixels;
     outlines are drawn on the enlarged grid (thicker with larger factors), each instance large enough
     to hold it gets its id written just under its centre.
 
@@ -224,7 +228,8 @@ def overlay_projection(
         marker_radius: half width in picture pixels of the square centroid marks; None: the smaller
             in-plane factor (at least 2).
         spacing: voxel size per axis of ``image``, for square physical pixels; None: square voxels.
-        min_side: wanted pixels on the picture's shorter side; None or 0: no enlargement.
+        min_side: wanted pixels on the shorter side of the ``(Y, X)`` projection; None or 0: no
+            enlargement.
         max_side: enlargement stops before the longer side exceeds this.
         side_views: for a volume, add the maximum projections along y (below, z downwards) and along
             x (right, z rightwards), z enlarged to its voxel size, so the depth of nuclei shows.

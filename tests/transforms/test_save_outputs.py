@@ -97,9 +97,9 @@ def test_writes_images_tables_overlay_and_summary(tmp_path):
     # large enough to see nuclei: the 16 x 20 (x 5 slices) input is enlarged by whole factors, pixels square
     # in micrometres (x is twice as fine as y, z four times coarser), with the z side views beside it
     fz, fy, fx = overlay_scale(SHAPE, SPACING, side_views=True)
-    assert (fz, fy, fx) == (72, 18, 9)
+    assert (fz, fy, fx) == (208, 52, 26)
     assert overlay.shape == (SHAPE[1] * fy + 6 + SHAPE[0] * fz, SHAPE[2] * fx + 6 + SHAPE[0] * fz, 3)
-    assert min(overlay.shape[:2]) >= 512 and overlay.dtype == np.uint8
+    assert min(SHAPE[1] * fy, SHAPE[2] * fx) >= 512 and overlay.dtype == np.uint8
 
     def pixel(y, x, corner=False):  # the enlarged block of voxel (y, x): its centre or its last pixel
         return overlay[int((y + 1) * fy - 1 if corner else (y + 0.5) * fy),
