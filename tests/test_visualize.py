@@ -149,6 +149,8 @@ def test_small_image_overlay_is_enlarged_with_readable_outlines_marks_and_ids():
     assert ids[120:180, 60:180].any() and ids[360:420, 240:540].any()
     assert ids.sum() == np.all(rgb == CYAN, axis=-1)[60:420, 60:540].sum()
     assert not np.all(overlay_projection(image, instances, draw_ids=False) == CYAN, axis=-1).any()
+    # ids stored as floats draw the same picture
+    np.testing.assert_array_equal(overlay_projection(image, instances.astype(np.float32), np.array([[20.0, 20.0]])), rgb)
 
 
 def test_large_image_overlay_keeps_its_size():

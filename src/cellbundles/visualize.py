@@ -250,6 +250,8 @@ def overlay_projection(
     points = None if centroids is None or len(centroids) == 0 else np.asarray(centroids, dtype=np.float64)
     limits = _intensity_range(np.asarray(projection, dtype=np.float64), (1.0, 99.8))
     labels = None if instances is None else np.asarray(instances)
+    if labels is not None and not np.issubdtype(labels.dtype, np.integer):
+        labels = np.rint(labels).astype(np.int64)  # ids stored as floats, e.g. by a float tensor
     top = _panel(
         _scale_uint8(projection, limits),
         None if labels is None else max_projection(labels),
