@@ -149,6 +149,10 @@ def test_small_image_overlay_is_enlarged_with_readable_outlines_marks_and_ids():
     assert ids[120:180, 60:180].any() and ids[360:420, 240:540].any()
     assert ids.sum() == np.all(rgb == CYAN, axis=-1)[60:420, 60:540].sum()
     assert not np.all(overlay_projection(image, instances, draw_ids=False) == CYAN, axis=-1).any()
+    # without centroid marks the id sits on the centre: rows 360 +- 7.5 for nucleus 12 (rows 50-69 of the input)
+    plain_ids = np.all(overlay_projection(image, instances) == CYAN, axis=-1)
+    rows = np.flatnonzero(plain_ids[300:420, 240:540].any(axis=1)) + 300
+    assert rows.min() >= 352 and rows.max() <= 368
     # ids stored as floats draw the same picture
     np.testing.assert_array_equal(overlay_projection(image, instances.astype(np.float32), np.array([[20.0, 20.0]])), rgb)
 

@@ -138,8 +138,8 @@ def _digit_mask(text: str, size: int) -> np.ndarray:
     return np.kron(mask, np.ones((size, size), bool)).astype(bool)
 
 
-def _draw_ids(rgb: np.ndarray, labels: np.ndarray, factors: tuple[int, int], size: int, below: int) -> None:
-    """Write each instance id (cyan on a black halo) ``below`` pixels under its centre, where the nucleus can hold it."""
+def _draw_ids(rgb: np.ndarray, labels: np.ndarray, factors: tuple[int, int], size: int, below: int | None) -> None:
+    """Write each instance id (cyan on a black halo) at its centre, or ``below`` pixels under it, where it fits."""
     from scipy import ndimage
 
     ids = np.unique(labels)
@@ -155,9 +155,10 @@ def _draw_ids(rgb: np.ndarray, labels: np.ndarray, factors: tuple[int, int], siz
         text_h, text_w = mask.shape
         box_h = 0 if box is None else (box[0].stop - box[0].start) * factors[0]
         box_w = 0 if box is None else (box[1].stop - box[1].start) * factors[1]
-        if box_h < 2 * (below + text_h) or box_w < text_w:
-            continue  # too small to hold its id under its centre
-        top = int(round((centre[0] + 0.5) * factors[0])) + below
+        if box_h < (text_h if below is None else 2 * (below + text_h)) or box_w < text_w:
+            continue  # too small to hold its id
+        middle = (centre[0] + 0.5) * factors[0]
+        top = int(round(middle - text_h / 2 if below is None else middle + below))
         left = int(round((centre[1] + 0.5) * factors[1] - text_w / 2))
         top, left = min(max(top, 1), height - text_h - 1), min(max(left, 1), width - text_w - 1)
         if top < 1 or left < 1:
@@ -189,8 +190,9 @@ def _panel(
         if thickness > 1:
             outline = ndimage.binary_dilation(outline, iterations=thickness - 1) & (enlarged > 0)
         rgb[outline] = _OUTLINE_RGB
-        if draw_ids:  # under the centroid mark, which sits near the centre and is drawn over them
-            _draw_ids(rgb, labels, factors, size=max(1, min(3, int(round(min(fy, fx) / 2)))), below=marker_radius + 2)
+        if draw_ids:  # under the centroid marks, which sit near the centres and are drawn over them
+            below = marker_radius + 2 if points is not None and len(points) else None
+            _draw_ids(rgb, labels, factors, size=min(3, max(2, int(round(min(fy, fx) / 2)))), below=below)
     if points is not None and len(points):
         height, width = rgb.shape[:2]
         ys = np.floor((points[:, 0] + 0.5) * fy).astype(int)  # the pixel at the centre of the point's block
@@ -218,7 +220,7 @@ def overlay_projection(
     A small image is enlarged by whole factors (nearest neighbour, see :func:`overlay_scale`) so that
     the shorter side of its ``(Y, X)`` projection reaches ``min_side`` pixels, with square physical pixels;
     outlines are drawn on the enlarged grid (thicker with larger factors), each instance large enough
-    to hold it gets its id written just under its centre.
+    to hold it gets its id written at its centre (just under it when centroids are marked).
 
     Args:
         image: ``(Z, Y, X)`` or ``(Y, X)`` intensities.
