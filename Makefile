@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CONSTRAINTS := requirements/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench label venv clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+label: $(STAMP)
+	$(BIN)/python -m cellbundles.label $(LABEL_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/benchmark.py metrics

@@ -17,7 +17,7 @@ from monailabel.tasks.infer.bundle import BundleInferTask
 
 from cellbundles.io import image_format, read_spacing, write_image
 
-__all__ = ["LABEL_KIND", "CellBundleInferTask", "instance_label_array", "label_suffix"]
+__all__ = ["LABEL_KIND", "CellBundleInferTask", "instance_label_array", "label_suffix", "monai_label_centroids"]
 
 # what every cellbundles label file holds; MONAI Label's label names map a name to one value, so the
 # nuclei are announced as "nucleus": 1 and the kind says that every value > 0 is one nucleus
@@ -44,13 +44,21 @@ def instance_label_array(pred: Any, image_path: str | os.PathLike, spatial_dims:
     return array.astype(np.uint16 if array.max(initial=0) < 2**16 else np.uint32)
 
 
+def monai_label_centroids(points: Any) -> list[dict[str, list[float]]]:
+    """``(M, D)`` centroids in array order (``y, x`` / ``z, y, x``) as MONAI Label's result lists them:
+    ``[{"nucleus_1": [x, y(, z)]}, ...]``."""
+    array = np.asarray(points.detach().cpu() if hasattr(points, "detach") else points, dtype=float)
+    return [{f"nucleus_{index + 1}": point[::-1].tolist()} for index, point in enumerate(array)]
+
+
 class CellBundleInferTask(BundleInferTask):
     """MONAI Label ``BundleInferTask`` of a cellbundles bundle that writes labels on the image's grid.
 
     The bundles' ``postprocessing`` already returns ``pred`` (instance labels) on the input grid, so
     MONAI Label's ``Restored`` step is not appended; the label file has the image's format (PNG labels
     of PNG images, NIfTI of NIfTI, TIFF otherwise) and voxel size. The result JSON carries the label
-    kind and the number of nuclei.
+    kind and the number of nuclei; centroids a bundle returns as an array (``data["centroids"]``) are
+    handed to MONAI Label as its viewers expect them (:func:`monai_label_centroids`).
 
     Args:
         path: bundle folder.
@@ -85,6 +93,8 @@ class CellBundleInferTask(BundleInferTask):
         handle, label_file = tempfile.mkstemp(suffix=extension or label_suffix(image_path))
         os.close(handle)
         write_image(label_file, label, spacing if spacing is not None and len(spacing) == label.ndim else None)
+        if "centroids" in data and not isinstance(data["centroids"], (list, tuple)):
+            data["centroids"] = monai_label_centroids(data["centroids"])
         result = dict(data.get(self.output_json_key, {}))
         result.update(label_kind=LABEL_KIND, nuclei=int(np.count_nonzero(np.unique(label))))
         return label_file, result
