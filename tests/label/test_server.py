@@ -187,3 +187,15 @@ def test_annotate_and_train_twice(server, tmp_path):
     assert reports[1]["before"] != reports[0]["before"]  # the second run validates on the changed label...
     weights = [torch.load(run / "models" / "model.pt", map_location="cpu", weights_only=True) for run in (first, second)]
     assert any(not torch.equal(weights[0][key], weights[1][key]) for key in weights[0])  # ...and trains on it
+
+
+def test_a_3d_label_from_infer_trains(server, tmp_path):
+    """The label MONAI Label returns for a 3D stack carries its voxel size, so it trains as submitted."""
+    model = "nuclei_segdet_3d"
+    label, spacing = _infer(server, model, PHANTOM, tmp_path / "phantom_label.tif")
+    assert spacing == pytest.approx(PHANTOM_SPACING)
+    _put_label(server, PHANTOM, tmp_path / "phantom_label.tif")
+    report = _train(server, model, max_epochs=1)
+    assert report["training_images"] == report["validation_images"] and report["validation_is_training"]
+    assert Path(report["training_images"][0]).name == f"{PHANTOM}.tif"
+    assert (Path(report["run"]) / "models" / "model.pt").is_file()

@@ -11,7 +11,7 @@ pytest.importorskip("monailabel")
 
 from cellbundles.label.activelearning import MostUncertain, centroid_uncertainty, mirror_disagreement  # noqa: E402
 from cellbundles.label.server_app.main import bundle_folders, is_servable  # noqa: E402
-from cellbundles.label.train import key_metric_name, split_labelled  # noqa: E402
+from cellbundles.label.train import key_metric_name, link_dataset, split_labelled  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -93,3 +93,16 @@ def test_a_bundle_is_served_with_weights_and_an_evaluate_config(tmp_path):
     assert not is_servable(tmp_path)  # e.g. a bundle that generates training data
     (tmp_path / "configs" / "evaluate.json").write_text("{}")
     assert is_servable(tmp_path)
+
+
+def test_link_dataset_lays_the_items_out_for_list_inputs(tmp_path):
+    from cellbundles.data import list_inputs
+
+    (tmp_path / "studies" / "labels" / "final").mkdir(parents=True)
+    for stem in ("a", "b"):
+        (tmp_path / "studies" / f"{stem}.ome.tif").write_bytes(b"")
+        (tmp_path / "studies" / "labels" / "final" / f"{stem}.tif").write_bytes(b"")
+    items = [{"image": str(tmp_path / "studies" / "a.ome.tif"), "label": str(tmp_path / "studies" / "labels" / "final" / "a.tif")}]
+    folder = link_dataset(items, tmp_path / "validation")
+    assert list_inputs(folder) == [{"image": str(folder / "images" / "a.ome.tif"), "label": str(folder / "labels" / "a.tif")}]
+    assert (folder / "labels" / "a.tif").resolve() == Path(items[0]["label"]).resolve()

@@ -2,7 +2,8 @@
 
 Every ``/train`` request is one fresh run (never a resumed one), in ``<bundle>/monailabel/<run>/``:
 
-1. the labelled images of the datastore (``final`` labels) are split into training and validation
+1. the labelled images of the datastore (``final`` labels) with as many dimensions as the bundle's
+   input (2D labels for a 2D bundle, 3D for a 3D one) are split into training and validation
    images (at least one of each; a single labelled image serves as both, and the report says so);
 2. ``evaluate.json`` scores the current ``models/model.pt`` on the validation images;
 3. ``train.json`` fine-tunes from ``models/model.pt`` (``pretrained_weights``) for ``max_epochs``, with
@@ -28,8 +29,10 @@ from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.train import TrainTask
 
 from cellbundles.bundle_run import run_bundle
+from cellbundles.data.layout import IMAGES_DIR, LABELS_DIR
+from cellbundles.io import full_suffix, image_stem, read_labels
 
-__all__ = ["CellBundleTrainTask", "split_labelled", "key_metric_name"]
+__all__ = ["CellBundleTrainTask", "split_labelled", "key_metric_name", "link_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,16 @@ def split_labelled(items: list[dict[str, str]], val_split: float) -> tuple[list[
         return items, items, True
     n_val = min(max(round(val_split * len(items)), 1), len(items) - 1)
     return items[:-n_val], items[-n_val:], False
+
+
+def link_dataset(items: list[dict[str, str]], folder: Path) -> Path:
+    """A dataset folder in the canonical layout (``images/``, ``labels/``) of symbolic links to ``items``."""
+    for key, subfolder in (("image", IMAGES_DIR), ("label", LABELS_DIR)):
+        (folder / subfolder).mkdir(parents=True, exist_ok=True)
+        for item in items:
+            name = image_stem(item["image"]) + full_suffix(item[key])
+            (folder / subfolder / name).symlink_to(Path(item[key]).resolve())
+    return folder
 
 
 def key_metric_name(bundle: Path) -> str:
@@ -85,6 +98,17 @@ class CellBundleTrainTask(TrainTask):
         super().__init__(f"Fine-tune {self.bundle.name} on the labelled images; keep model.pt only if better")
         self.version = metadata.get("version")
         self.key_metric = key_metric_name(self.bundle)
+        self.dimension = len(metadata["network_data_format"]["inputs"]["image"]["spatial_shape"])
+
+    def labelled(self, datastore: Datastore) -> list[dict[str, str]]:
+        """The datastore's labelled images whose labels have the bundle's number of dimensions."""
+        items = []
+        for item in datastore.datalist():
+            if read_labels(item["label"])[0].ndim == self.dimension:
+                items.append(item)
+            else:
+                logger.info(f"{self.bundle.name}: {item['label']} is not {self.dimension}D; not used.")
+        return items
 
     def config(self) -> dict[str, Any]:
         return {"max_epochs": 10, "val_split": 0.2, "device": ["cpu", "cuda"]}
@@ -93,9 +117,12 @@ class CellBundleTrainTask(TrainTask):
         return (self.bundle / "models" / "model.pt").is_file()
 
     def _score(self, run: Path, name: str, datalist: Path, ckpt_dir: Path, device: str) -> float:
-        """``evaluate.json`` with the model of ``ckpt_dir`` on the validation items; its key metric."""
+        """``evaluate.json`` with the model of ``ckpt_dir`` on the validation items; its key metric.
+
+        The validation items are both the datalist's ``test`` section and the folder ``run/validation``
+        (canonical layout): some bundles evaluate a datalist, others a folder."""
         output = run / name
-        overrides = {"datalist": str(datalist), "dataset_dir": str(run), "ckpt_dir": str(ckpt_dir)}
+        overrides = {"datalist": str(datalist), "dataset_dir": str(run / "validation"), "ckpt_dir": str(ckpt_dir)}
         overrides.update({"output_dir": str(output), "device": f"$torch.device('{device}')"})
         overrides.update(self._data_overrides())
         run_bundle(self.bundle, EVALUATE, overrides, log_file=run / f"{name}.log")
@@ -107,12 +134,13 @@ class CellBundleTrainTask(TrainTask):
         return {"data_source": "datalist"} if "data_source" in train else {}
 
     def __call__(self, request: dict[str, Any], datastore: Datastore) -> dict[str, Any]:
-        training, validation, same = split_labelled(datastore.datalist(), float(request.get("val_split", 0.2)))
+        training, validation, same = split_labelled(self.labelled(datastore), float(request.get("val_split", 0.2)))
         max_epochs, device = int(request.get("max_epochs", 10)), str(request.get("device", "cpu"))
         run = self.bundle / "monailabel" / time.strftime("train_%Y%m%d_%H%M%S")
         run.mkdir(parents=True)
         datalist = run / "datalist.json"
         datalist.write_text(json.dumps({"training": training, "validation": validation, "test": validation}, indent=2))
+        link_dataset(validation, run / "validation")
         models = self.bundle / "models"
         logger.info(f"{self.bundle.name}: {len(training)} training and {len(validation)} validation images; {run}")
 
