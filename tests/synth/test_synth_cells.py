@@ -67,3 +67,20 @@ def test_cells2d_rejects_impossible_requests():
         cells2d(clustering=2.0)
     with pytest.raises(ValueError, match="shape"):
         cells2d(shape=(64, 64, 64))
+
+
+def test_cells_without_nuclei_and_nuclei_near_the_border():
+    sample = cells2d(n_cells=12, p_no_nucleus=0.4, p_two_nuclei=0.3, nucleus_offset=1.0, seed=5)
+    cells, nuclei, nucleus_to_cell = sample["cell_labels"], sample["nucleus_labels"], sample["nucleus_to_cell"]
+    per_cell = np.bincount(nucleus_to_cell[1:], minlength=13)[1:]
+    assert per_cell.min() == 0 and per_cell.max() == 2
+    np.testing.assert_array_equal(np.unique(cells), np.arange(13))  # cells without a nucleus are kept
+    np.testing.assert_array_equal(cells[nuclei > 0], nucleus_to_cell[nuclei][nuclei > 0])
+    # off-centre nuclei: some nucleus lies well away from its cell's centroid
+    offsets = [
+        np.linalg.norm(np.array(ndimage.center_of_mass(nuclei == n)) - sample["cell_centroids"][nucleus_to_cell[n] - 1])
+        for n in range(1, int(nuclei.max()) + 1)
+    ]
+    assert max(offsets) > 5.0
+    with pytest.raises(ValueError, match="p_two_nuclei \\+ p_no_nucleus"):
+        cells2d(p_two_nuclei=0.7, p_no_nucleus=0.5)

@@ -30,7 +30,7 @@ from cellbundles.io import atomic_write, read_spacing
 __all__ = ["DATALIST_SECTIONS", "PATH_KEYS", "build_datalist", "write_datalist", "load_datalist"]
 
 DATALIST_SECTIONS = ("training", "validation", "test")
-PATH_KEYS = ("image", "label", "centroids")
+PATH_KEYS = ("image", "label", "centroids", "nuclei")
 
 
 def _section_sizes(n_samples: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
@@ -144,7 +144,7 @@ def load_datalist(
     """Load one section of a datalist with absolute paths.
 
     Equivalent to ``monai.data.load_decathlon_datalist(path, data_list_key=section, base_dir=base_dir)``
-    for the keys ``image``, ``label`` and ``centroids``, without importing MONAI.
+    for the keys ``image``, ``label``, ``centroids`` and ``nuclei``, without importing MONAI.
 
     Args:
         path: datalist JSON file.
@@ -152,7 +152,7 @@ def load_datalist(
         base_dir: folder the relative paths start from; default the folder of ``path``.
 
     Returns:
-        the items of the section (copies), with absolute ``image`` / ``label`` / ``centroids`` paths.
+        the items of the section (copies), with absolute ``image`` / ``label`` / ``centroids`` / ``nuclei`` paths.
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.

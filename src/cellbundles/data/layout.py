@@ -20,11 +20,12 @@ from pathlib import Path
 
 from cellbundles.io import SUPPORTED_SUFFIXES, image_stem, is_supported_image
 
-__all__ = ["IMAGES_DIR", "LABELS_DIR", "CENTROIDS_DIR", "DOWNLOADS_DIR", "RAW_DIR", "find_samples", "list_inputs"]
+__all__ = ["IMAGES_DIR", "LABELS_DIR", "CENTROIDS_DIR", "NUCLEI_DIR", "DOWNLOADS_DIR", "RAW_DIR", "find_samples", "list_inputs"]
 
 IMAGES_DIR = "images"
 LABELS_DIR = "labels"
 CENTROIDS_DIR = "centroids"
+NUCLEI_DIR = "nuclei"
 DOWNLOADS_DIR = "downloads"
 """Folder of a fetched dataset holding the downloaded files as they came."""
 RAW_DIR = "raw"
@@ -67,11 +68,12 @@ def find_samples(root: str | os.PathLike) -> list[dict[str, str]]:
     """List the samples of a dataset folder in the canonical layout.
 
     Args:
-        root: dataset folder holding ``images/`` and optionally ``labels/`` and ``centroids/``.
+        root: dataset folder holding ``images/`` and optionally ``labels/``, ``centroids/`` and ``nuclei/`` (the
+            nucleus labels of a two-channel cell dataset, e.g. seed 004's).
 
     Returns:
-        one dict per image, sorted by id: ``{"id", "image", "label"?, "centroids"?}``, paths as strings
-        under ``root``; ``label`` / ``centroids`` only when the file exists.
+        one dict per image, sorted by id: ``{"id", "image", "label"?, "centroids"?, "nuclei"?}``, paths as
+        strings under ``root``; ``label`` / ``centroids`` / ``nuclei`` only when the file exists.
 
     Raises:
         FileNotFoundError: when ``root`` does not exist.
@@ -93,7 +95,8 @@ def find_samples(root: str | os.PathLike) -> list[dict[str, str]]:
         )
     labels = _files_by_id(root / LABELS_DIR, is_supported_image, image_stem)
     centroids = _files_by_id(root / CENTROIDS_DIR, _is_centroid_table, lambda path: path.stem)
-    for folder, files in ((root / LABELS_DIR, labels), (root / CENTROIDS_DIR, centroids)):
+    nuclei = _files_by_id(root / NUCLEI_DIR, is_supported_image, image_stem)
+    for folder, files in ((root / LABELS_DIR, labels), (root / CENTROIDS_DIR, centroids), (root / NUCLEI_DIR, nuclei)):
         orphans = set(files) - set(images)
         if orphans:
             raise _unmatched(folder, orphans)
@@ -104,6 +107,8 @@ def find_samples(root: str | os.PathLike) -> list[dict[str, str]]:
             sample["label"] = str(labels[sample_id])
         if sample_id in centroids:
             sample["centroids"] = str(centroids[sample_id])
+        if sample_id in nuclei:
+            sample["nuclei"] = str(nuclei[sample_id])
         samples.append(sample)
     return samples
 

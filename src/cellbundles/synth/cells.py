@@ -35,20 +35,26 @@ _PIXEL = (1.0, 1.0)
 
 
 def _nuclei_for_cell(
-    rng: np.random.Generator, cell: StarEllipsoid, n_nuclei: int, radius_range: Sequence[float]
+    rng: np.random.Generator, cell: StarEllipsoid, n_nuclei: int, radius_range: Sequence[float], offset: float
 ) -> list[StarEllipsoid]:
-    """One or two nuclei around the origin that fit in the central part of ``cell`` (within 70 % of its shortest
-    semi-axis); two nuclei sit side by side along a random direction, one pixel apart at least."""
+    """``n_nuclei`` (0-2) nuclei around the origin inside ``cell``: they fit within 70 % of its shortest semi-axis,
+    two sit side by side along a random direction one pixel apart at least, and the group is then shifted in a
+    random direction by ``offset`` times the room left up to 90 % of that semi-axis (nuclei near the cell border)."""
+    if n_nuclei == 0:
+        return []
     nuclei = [sample_star_ellipsoid(rng, 2, radius_range, irregularity=0.05) for _ in range(n_nuclei)]
     radius = max(float(n.semi_axes.max()) * (1.0 + n.irregularity) for n in nuclei)
     limit = 0.7 * float(cell.semi_axes.min())
     scale = min(1.0, (limit - (n_nuclei - 1)) / (n_nuclei * radius))
     nuclei = [dataclasses.replace(n, semi_axes=n.semi_axes * scale) for n in nuclei]
+    extent = n_nuclei * scale * radius + (n_nuclei - 1)
+    shift = rng.standard_normal(2)
+    shift *= offset * max(0.9 * float(cell.semi_axes.min()) - extent, 0.0) / max(np.linalg.norm(shift), 1e-12)
     if n_nuclei == 1:
-        return nuclei
+        return [nuclei[0].moved_to(shift)]
     direction = rng.standard_normal(2)
     direction *= (scale * radius + 1.0) / max(np.linalg.norm(direction), 1e-12)
-    return [nuclei[0].moved_to(direction), nuclei[1].moved_to(-direction)]
+    return [nuclei[0].moved_to(shift + direction), nuclei[1].moved_to(shift - direction)]
 
 
 def _place_cells(
@@ -59,6 +65,8 @@ def _place_cells(
     nucleus_radius_range: Sequence[float],
     clustering: float,
     p_two_nuclei: float,
+    p_no_nucleus: float,
+    nucleus_offset: float,
     irregularity: float,
     max_attempts: int,
 ) -> tuple[list[StarEllipsoid], np.ndarray, np.ndarray]:
@@ -72,7 +80,9 @@ def _place_cells(
     nucleus_to_cell = [0]
     for index in range(n_cells):
         cell = sample_star_ellipsoid(rng, 2, cell_radius_range, irregularity)
-        nuclei = _nuclei_for_cell(rng, cell, 2 if rng.random() < p_two_nuclei else 1, nucleus_radius_range)
+        draw = rng.random()
+        n_nuclei = 0 if draw < p_no_nucleus else 2 if draw < p_no_nucleus + p_two_nuclei else 1
+        nuclei = _nuclei_for_cell(rng, cell, n_nuclei, nucleus_radius_range, nucleus_offset)
         radius = float(cell.semi_axes.mean())
         for _ in range(max_attempts):
             if cells and rng.random() < clustering:
@@ -104,7 +114,8 @@ def _grow_cells(
     cells: Sequence[StarEllipsoid], nucleus_labels: np.ndarray, nucleus_to_cell: np.ndarray, shape: tuple[int, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cell territories: each pixel goes to the cell with the smallest normalised radius below 1; nuclei and a 2 px
-    rim around them go to their own cell; parts of a cell cut off from its nuclei are dropped.
+    rim around them go to their own cell; parts of a cell cut off from its nuclei are dropped (a cell without a
+    nucleus keeps its largest part).
 
     Returns:
         the cell labels ``(H, W)`` uint16 and the winning normalised radius per pixel (inf outside cells' limits).
@@ -122,8 +133,12 @@ def _grow_cells(
     owned = ndimage.grey_dilation(nucleus_to_cell[nucleus_labels], footprint=rim)
     cell_labels = np.where(owned > 0, owned, cell_labels).astype(np.uint16)
     for label, box in enumerate(ndimage.find_objects(cell_labels), start=1):
-        parts, _ = ndimage.label(cell_labels[box] == label)
+        if box is None:
+            continue
+        parts, n_parts = ndimage.label(cell_labels[box] == label)
         holding = np.unique(parts[nucleus_to_cell[nucleus_labels[box]] == label])
+        if not holding.size:
+            holding = np.argmax(ndimage.sum_labels(parts > 0, parts, np.arange(1, n_parts + 1))) + 1
         cell_labels[box][(parts > 0) & ~np.isin(parts, holding)] = 0
     return cell_labels, radius_map
 
@@ -135,6 +150,8 @@ def cells2d(
     nucleus_radius_range: Sequence[float] = (7.0, 11.0),
     clustering: float = 0.7,
     p_two_nuclei: float = 0.1,
+    p_no_nucleus: float = 0.0,
+    nucleus_offset: float = 0.0,
     irregularity: float = 0.3,
     psf_sigma: float = 1.0,
     background: float = 0.03,
@@ -148,7 +165,7 @@ def cells2d(
     seed: SeedLike = 0,
     max_attempts: int = 1000,
 ) -> dict:
-    """Synthetic 2-channel image of clustered cells, each holding one (sometimes two) nuclei.
+    """Synthetic 2-channel image of clustered cells, each holding one (sometimes two, or no) nuclei.
 
     Cells are placed one at a time: with probability ``clustering`` next to a random earlier cell (centre distance
     75-95 % of the sum of their mean radii), otherwise anywhere; centres keep at least 60 % of that sum apart and
@@ -175,6 +192,9 @@ def cells2d(
         nucleus_radius_range: range of the nucleus semi-axes in pixels.
         clustering: probability that a cell is placed next to an earlier one, in [0, 1].
         p_two_nuclei: probability that a cell holds two nuclei, in [0, 1].
+        p_no_nucleus: probability that a cell holds no nucleus (cut by the focal plane), in [0, 1].
+        nucleus_offset: how far the nuclei move off the cell centre towards its border, as a share of the room
+            left (0: centred, 1: up to 90 % of the cell's shortest semi-axis), in [0, 1].
         irregularity: relative amplitude of the random cell outline perturbation, in [0, 1).
         psf_sigma, background, poisson_photons, gaussian_noise_std: acquisition model, as in
             :func:`cellbundles.synth.nuclei.nuclei3d`.
@@ -201,10 +221,18 @@ def cells2d(
     shape = check_shape(shape, 2)
     cell_radius_range = check_range("cells2d: cell_radius_range", cell_radius_range)
     nucleus_radius_range = check_range("cells2d: nucleus_radius_range", nucleus_radius_range)
-    fractions = {"clustering": clustering, "p_two_nuclei": p_two_nuclei, "contact_dimming": contact_dimming}
+    fractions = {
+        "clustering": clustering,
+        "p_two_nuclei": p_two_nuclei,
+        "p_no_nucleus": p_no_nucleus,
+        "nucleus_offset": nucleus_offset,
+        "contact_dimming": contact_dimming,
+    }
     for name, value in fractions.items():
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"cells2d: {name} must lie in [0, 1], got {value}.")
+    if p_two_nuclei + p_no_nucleus > 1.0:
+        raise ValueError(f"cells2d: p_two_nuclei + p_no_nucleus must not exceed 1, got {p_two_nuclei + p_no_nucleus}.")
     if min(cell_radius_range[0], nucleus_radius_range[0]) <= 0:
         raise ValueError("cells2d: cell_radius_range and nucleus_radius_range must be positive.")
     if not 0.0 <= irregularity < 1.0:
@@ -216,8 +244,8 @@ def cells2d(
     rng = np.random.default_rng(seed)
 
     cells, nucleus_labels, nucleus_to_cell = _place_cells(
-        rng, shape, n_cells, cell_radius_range, nucleus_radius_range, clustering, p_two_nuclei, irregularity,
-        max_attempts,
+        rng, shape, n_cells, cell_radius_range, nucleus_radius_range, clustering, p_two_nuclei, p_no_nucleus,
+        nucleus_offset, irregularity, max_attempts,
     )  # fmt: skip
     cell_labels, radius_map = _grow_cells(cells, nucleus_labels, nucleus_to_cell, shape)
 

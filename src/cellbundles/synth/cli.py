@@ -75,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
         if kind == "cells2d":
             sub.add_argument("--clustering", type=float, help="probability that a cell is placed next to another")
             sub.add_argument("--p-two-nuclei", type=float, help="probability that a cell holds two nuclei")
+            sub.add_argument("--p-no-nucleus", type=float, help="probability that a cell holds no nucleus")
+            sub.add_argument(
+                "--nucleus-offset", type=float, help="how far nuclei move off the cell centre towards its border (0-1)"
+            )
         else:
             sub.add_argument("--touching-fraction", type=float, help="fraction of nuclei placed touching another")
         sub.add_argument("--val-fraction", type=float, default=0.2, help="share of samples in the validation split")
@@ -97,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--val-fraction and --test-fraction must lie in [0, 1), got {fractions}.")
     options = {
         name: getattr(args, name)
-        for name in ("shape", "touching_fraction", "clustering", "p_two_nuclei")
+        for name in ("shape", "touching_fraction", "clustering", "p_two_nuclei", "p_no_nucleus", "nucleus_offset")
         if getattr(args, name, None) is not None
     }
     if getattr(args, "n_objects", None) is not None:
