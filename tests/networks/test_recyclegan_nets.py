@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cellbundles.networks import PatchGANDiscriminator, ResNetGenerator, SlicePredictor
+from cellbundles.networks import PatchGANDiscriminator, ResNetGenerator, SlicePredictor, SliceWise
 
 
 @pytest.mark.parametrize("shape", [(2, 1, 32, 48), (1, 1, 37, 53)])
@@ -46,3 +46,13 @@ def test_predictor_maps_s_slices_to_the_next(shape):
 def test_patchgan_scores_patches(size, expected):
     discriminator = PatchGANDiscriminator(features=4)
     assert discriminator(torch.randn(2, 1, size, size)).shape == (2, 1, expected, expected)
+
+
+def test_slicewise_applies_the_generator_to_every_z_slice():
+    generator = ResNetGenerator(features=4).eval()
+    volume = torch.randn(2, 1, 5, 20, 24)
+    output = SliceWise(generator)(volume)
+    assert output.shape == (2, 1, 5, 20, 24)
+    torch.testing.assert_close(output[1, :, 3], generator(volume[1:2, :, 3])[0])
+    scripted = torch.jit.script(SliceWise(generator))
+    torch.testing.assert_close(scripted(volume), output)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .dropout import enable_mc_dropout, is_dropout
 from .maskrcnn import NativeScaleTransform, ReducedMaskRCNN, WeightedMaskRoIHeads
-from .recyclegan import PatchGANDiscriminator, ResNetGenerator, SlicePredictor
+from .recyclegan import PatchGANDiscriminator, ResNetGenerator, SlicePredictor, SliceWise
 from .reduced_resnet import ReducedResNet50, reduced_resnet50_fpn
 from .residual_encoder import ResidualEncoder
 from .resunet import ResUNet
@@ -32,6 +32,7 @@ __all__ = [
     "SegDetNet",
     "SimpleCNN",
     "SlicePredictor",
+    "SliceWise",
     "count_parameters",
     "enable_mc_dropout",
     "is_dropout",

@@ -27,7 +27,7 @@ from monai.networks.nets import PatchDiscriminator, UNet
 
 from .padding import crop_spatial, divisible_padding
 
-__all__ = ["PatchGANDiscriminator", "ResNetGenerator", "SlicePredictor"]
+__all__ = ["PatchGANDiscriminator", "ResNetGenerator", "SlicePredictor", "SliceWise"]
 
 
 def _conv_norm_relu(
@@ -172,3 +172,25 @@ class PatchGANDiscriminator(PatchDiscriminator):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         return super().forward(x)[-1]
+
+
+class SliceWise(nn.Module):
+    """Apply a 2D network to every ``xy`` slice of a volume: how the trained G1 turns a whole phantom into I_syn.
+
+    Args:
+        network: a 2D network ``(N, C_in, H, W)`` -> ``(N, C_out, H', W')``.
+
+    Shapes:
+        ``(B, C_in, Z, H, W)`` -> ``(B, C_out, Z, H', W')``.
+    """
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, depth = x.shape[0], x.shape[1], x.shape[2]
+        slices = x.permute(0, 2, 1, 3, 4).reshape(batch * depth, channels, x.shape[3], x.shape[4])
+        output = self.network(slices)
+        output = output.reshape(batch, depth, output.shape[1], output.shape[2], output.shape[3])
+        return output.permute(0, 2, 1, 3, 4)

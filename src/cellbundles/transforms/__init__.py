@@ -195,3 +195,20 @@ from .size import ScaleToDiameterd, ScaleToDiameterD, ScaleToDiameterDict  # noq
 __all__ += ["ClassicalInstances", "ClassicalInstancesD", "ClassicalInstancesDict", "ClassicalInstancesd"]
 __all__ += ["DIAMETER_KEY", "EstimateDiameter", "EstimateDiameterD", "EstimateDiameterDict", "EstimateDiameterd"]
 __all__ += ["ScaleToDiameterD", "ScaleToDiameterDict", "ScaleToDiameterd"]
+
+from .recyclegan import (  # noqa: E402
+    PAIR_FOLDERS,
+    GANPhantomd,
+    GANPhantomD,
+    GANPhantomDict,
+    PairedTargetsd,
+    PairedTargetsD,
+    PairedTargetsDict,
+    SavePairedCropsd,
+    SavePairedCropsD,
+    SavePairedCropsDict,
+    write_pairs_datalist,
+)
+
+__all__ += ["PAIR_FOLDERS", "GANPhantomd", "GANPhantomD", "GANPhantomDict", "PairedTargetsd", "PairedTargetsD"]
+__all__ += ["PairedTargetsDict", "SavePairedCropsd", "SavePairedCropsD", "SavePairedCropsDict", "write_pairs_datalist"]

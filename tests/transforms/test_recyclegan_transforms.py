@@ -1,0 +1,59 @@
+"""Transforms of the nuclei_recyclegan_3d bundle (issue 15): phantoms on the fly, paired targets, 64^3 crops."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+
+from cellbundles.io import read_image
+from cellbundles.transforms import GANPhantomd, PairedTargetsd, SavePairedCropsd, write_pairs_datalist
+
+
+def _volume(array: np.ndarray, spacing=(2.0, 1.0, 1.0), name: str = "/data/cells.tif") -> MetaTensor:
+    affine = torch.diag(torch.tensor([*spacing, 1.0], dtype=torch.float64))
+    return MetaTensor(torch.as_tensor(array)[None], affine=affine, meta={"filename_or_obj": name})
+
+
+def test_phantoms_take_the_real_volumes_spacing_and_differ_per_item():
+    transform = GANPhantomd("phantom", shape=(6, 24, 24), semi_axes_um=(2.0, 3.0))
+    transform.set_random_state(0)
+    item = {"image": _volume(np.zeros((6, 24, 24), np.float32), spacing=(1.5, 0.5, 0.5))}
+    first, second = transform(item)["phantom"], transform(item)["phantom"]
+    assert first.shape == (1, 6, 24, 24) and first.min() >= -1 and first.max() <= 1 and first.max() > 0
+    assert torch.diag(first.affine)[:3].tolist() == [1.5, 0.5, 0.5]
+    assert not torch.equal(first, second)
+
+
+def test_paired_targets_of_instance_labels_and_of_a_binary_mask():
+    labels = np.zeros((8, 20, 20), np.uint16)
+    labels[2:5, 2:8, 2:8], labels[2:6, 10:18, 12:15] = 3, 7  # a 6 um cube; an 8 x 8 x 3 um box
+    out = PairedTargetsd("label")({"label": _volume(labels)})
+    np.testing.assert_array_equal(out["instances"][0], labels)
+    assert out["image"].shape == (1, 8, 20, 20) and out["image"].min() >= -1 and out["image"].max() <= 1
+    marker = out["shapemarker"][0].numpy()
+    assert marker[3, 4, 4] == 255 and marker[4, 14, 13] == round(255 * 3 / 8) and not marker[labels == 0].any()
+    assert out["contour"][0].numpy()[labels == 0].sum() == 0 and out["contour"].sum() > 0
+    mask = (labels > 0).astype(np.float32) * 255
+    components = PairedTargetsd("label")({"label": _volume(mask)})["instances"][0].numpy()
+    assert sorted(np.unique(components)) == [0, 1, 2]
+
+
+def test_crops_in_the_canonical_layout_and_their_datalist(tmp_path):
+    labels = np.zeros((10, 100, 70), np.uint16)
+    labels[2:8, 10:30, 10:30] = 1
+    item = PairedTargetsd("label")({"label": _volume(labels, name="/data/vol.tif")})
+    item["synthetic"] = item["image"]
+    SavePairedCropsd(["synthetic", "instances", "contour", "shapemarker"], tmp_path, crop_size=64)(item)
+    names = ["vol_000.tif"]  # 10 x 100 x 70 -> one 10 x 64 x 64 tile, the remainder left out
+    for folder in ("images", "labels", "contour", "shapemarker"):
+        assert sorted(p.name for p in (tmp_path / folder).iterdir()) == names
+    crop, spacing = read_image(tmp_path / "labels" / "vol_000.tif")
+    assert crop.shape == (10, 64, 64) and spacing == pytest.approx((2.0, 1.0, 1.0))
+    datalist = json.loads(write_pairs_datalist(tmp_path).read_text())
+    assert datalist["training"][0]["shapemarker"] == "shapemarker/vol_000.tif"
+    with pytest.raises(ValueError, match="give 4 keys"):
+        SavePairedCropsd(["synthetic"], tmp_path)
