@@ -121,6 +121,11 @@ class ReducedMaskRCNN(MaskRCNN):
         detections_per_img: the most detections returned per image.
         box_score_thresh: detections below this score are dropped.
         mask_weight_key: target key of the mask-loss weight map.
+        widths: inner widths of the backbone's four stages (:class:`~cellbundles.networks.ReducedResNet50`).
+        fpn_channels: channels of every pyramid level.
+        backbone: a module mapping ``(B, in_channels, H, W)`` to the pyramid levels ``"0"``-``"3"``, ``"pool"`` with
+            an ``out_channels`` attribute, used instead of the reduced ResNet-50 pyramid (``widths`` and
+            ``fpn_channels`` then do not apply); e.g. :class:`~cellbundles.networks.PyramidFusion`.
     """
 
     def __init__(
@@ -140,12 +145,16 @@ class ReducedMaskRCNN(MaskRCNN):
         detections_per_img: int = 400,
         box_score_thresh: float = 0.05,
         mask_weight_key: str = "mask_weights",
+        widths: Sequence[int] = (32, 64, 128, 256),
+        fpn_channels: int = 256,
+        backbone: Optional[nn.Module] = None,
     ) -> None:
         anchors = AnchorGenerator(
             sizes=tuple((int(size),) for size in anchor_sizes),
             aspect_ratios=(tuple(float(r) for r in anchor_ratios),) * len(anchor_sizes),
         )
-        backbone = reduced_resnet50_fpn(in_channels=in_channels)
+        if backbone is None:
+            backbone = reduced_resnet50_fpn(in_channels=in_channels, widths=widths, fpn_channels=fpn_channels)
         pooled_box_features = backbone.out_channels * 7 * 7
         super().__init__(
             backbone,

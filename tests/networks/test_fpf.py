@@ -1,0 +1,86 @@
+"""Feature pyramid fusion of seed 004: fused shapes at every level, the nucleus pyramid frozen."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cellbundles.networks import ReducedMaskRCNN
+from cellbundles.networks.fpf import FPFMaskRCNN, PyramidFusion
+from cellbundles.networks.reduced_resnet import reduced_resnet50_fpn
+
+SMALL = {"widths": (8, 16, 32, 64), "fpn_channels": 32}
+
+
+def _pyramid():
+    return reduced_resnet50_fpn(in_channels=1, **SMALL)
+
+
+@pytest.mark.parametrize("fusion", ["add", "concat"])
+def test_fusion_shapes_at_every_level(fusion):
+    torch.manual_seed(0)
+    fused = PyramidFusion(_pyramid(), _pyramid(), fusion=fusion).eval()
+    levels = fused(torch.rand(2, 2, 64, 96))
+    assert list(levels) == ["0", "1", "2", "3", "pool"]
+    sizes = [(16, 24), (8, 12), (4, 6), (2, 3), (1, 2)]  # strides 4-32, then P6 pooled from P5 (ceil)
+    assert [tuple(level.shape) for level in levels.values()] == [(2, 32, *size) for size in sizes]
+
+
+def test_add_fusion_is_the_sum_and_the_channels_are_routed():
+    torch.manual_seed(0)
+    cell, nucleus = _pyramid().eval(), _pyramid().eval()
+    fused = PyramidFusion(cell, nucleus, fusion="add", nucleus_channel=1, cell_channel=0).eval()
+    x = torch.rand(1, 2, 64, 64)
+    expected_cell, expected_nucleus = cell(x[:, :1]), nucleus(x[:, 1:])
+    for name, level in fused(x).items():
+        torch.testing.assert_close(level, expected_cell[name] + expected_nucleus[name])
+
+
+def test_unknown_fusion_is_refused():
+    with pytest.raises(ValueError, match="fusion"):
+        PyramidFusion(_pyramid(), _pyramid(), fusion="mean")
+
+
+@pytest.mark.parametrize("fusion", ["add", "concat"])
+def test_nucleus_branch_stays_frozen_after_a_step(tmp_path, fusion):
+    torch.manual_seed(0)
+    nucleus_model = ReducedMaskRCNN(**SMALL)
+    torch.save({"model": nucleus_model.state_dict()}, tmp_path / "nucleus.pt")
+    model = FPFMaskRCNN(fusion=fusion, **SMALL).load_nucleus_weights(tmp_path / "nucleus.pt")
+    before = {k: v.clone() for k, v in model.backbone.nucleus.state_dict().items()}
+    for key, value in before.items():
+        torch.testing.assert_close(value, nucleus_model.state_dict()[f"backbone.{key}"])
+    cell_before = [p.clone() for p in model.backbone.cell.parameters()]
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1, momentum=0.9)
+    masks = torch.zeros(1, 64, 64, dtype=torch.uint8)
+    masks[0, 10:30, 12:34] = 1
+    target = {
+        "boxes": torch.tensor([[12.0, 10.0, 34.0, 30.0]]),
+        "labels": torch.tensor([1]),
+        "masks": masks,
+        "mask_weights": torch.ones(64, 64),
+    }
+    model.train()
+    assert not model.backbone.nucleus.training
+    losses = model([torch.rand(2, 64, 64)], [target])
+    optimizer.zero_grad()
+    sum(losses.values()).backward()
+    optimizer.step()
+    for key, value in model.backbone.nucleus.state_dict().items():
+        torch.testing.assert_close(value, before[key])  # weights and batch-norm statistics
+    assert any(not torch.equal(p, q) for p, q in zip(model.backbone.cell.parameters(), cell_before))
+
+
+def test_load_nucleus_weights_names_a_wrong_file(tmp_path):
+    model = FPFMaskRCNN(**SMALL)
+    with pytest.raises(ValueError, match="no such nucleus weights file"):
+        model.load_nucleus_weights(tmp_path / "missing.pt")
+    torch.save({"model": ReducedMaskRCNN(widths=(8, 16, 32, 32), fpn_channels=32).state_dict()}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="other.pt: not the weights of a nucleus model"):
+        model.load_nucleus_weights(tmp_path / "other.pt")
+
+
+def test_fpf_detects_in_evaluation_mode():
+    model = FPFMaskRCNN(fusion="concat", **SMALL).eval()
+    (found,) = model([torch.rand(2, 50, 70)])
+    assert found["masks"].shape[1:] == (1, 50, 70)
