@@ -99,7 +99,8 @@ def test_train_resumes_from_the_latest_checkpoint(tiny_training, tmp_path):
 def test_inference_writes_paired_crops_in_the_canonical_layout_with_a_datalist(inference_run):
     out = inference_run["out"]
     stems = ["nuclei3d_gan_s0_000", "nuclei3d_gan_s0_001"]
-    assert sorted(p.name for p in out.glob("*.tif")) == sorted(f"{s}_{k}.tif" for s in stems for k in ("instances", "synthetic"))
+    whole = sorted(f"{s}_{k}.tif" for s in stems for k in ("instances", "synthetic"))
+    assert sorted(p.name for p in out.glob("*.tif")) == whole
     assert json.loads((out / "summary.json").read_text())["n_images"] == 2
     pairs = out / "pairs"
     names = [f"{s}_{i:03d}.tif" for s in stems for i in range(4)]  # 24 x 80 x 80 -> 1 x 2 x 2 tiles of 24 x 40 x 40
@@ -194,6 +195,7 @@ def test_training_checks_the_labels_of_a_datalist_and_trains_without_them(tmp_pa
     items = [{"image": str(real)}]
     (tmp_path / "datalist.json").write_text(json.dumps({"training": items, "validation": items}))
     args = ["run", "--config_file", TRAIN, "--bundle_root", ".", "--data_source", "datalist"]
-    args += ["--dataset_dir", str(tmp_path), "--ckpt_dir", str(tmp_path / "models"), "--output_dir", str(tmp_path / "o")]
+    args += ["--dataset_dir", str(tmp_path), "--ckpt_dir", str(tmp_path / "models")]
+    args += ["--output_dir", str(tmp_path / "out")]
     _, log = _monai_bundle(*args, "--max_epochs", "1", *TINY_TRAINING)
     assert "Epoch: 1/1, Iter: 2/2" in log and (tmp_path / "models" / "model.pt").is_file()

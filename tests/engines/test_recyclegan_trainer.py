@@ -73,7 +73,8 @@ def test_checkpoint_of_all_networks_and_optimisers_resumes(tmp_path):
     second = _trainer(2)
     CheckpointLoader(str(tmp_path / "last.pt"), _checkpoint(second), map_location="cpu").attach(second)
     for name in NAMES:  # differently initialised before loading
-        getattr(second, name).apply(lambda m: torch.nn.init.zeros_(m.weight) if hasattr(m, "weight") and m.weight is not None else None)
+        for parameter in getattr(second, name).parameters():
+            torch.nn.init.zeros_(parameter)
     saved = {name: {k: v.clone() for k, v in getattr(first, name).state_dict().items()} for name in NAMES}
     loaded = {}
     second.add_event_handler(

@@ -39,7 +39,9 @@ def test_density_semi_axes_and_orientation_are_parameters():
     sparse = gan_phantom3d(seed=1, packing=0.05, **SMALL)
     dense = gan_phantom3d(seed=1, packing=0.35, **SMALL)
     assert sparse["binary"].mean() < 0.1 < 0.2 < dense["binary"].mean()
-    aligned = gan_phantom3d(seed=2, orientation="aligned", cut_border=False, packing=0.1, touching_fraction=0.0, **SMALL)
+    aligned = gan_phantom3d(
+        seed=2, orientation="aligned", cut_border=False, packing=0.1, touching_fraction=0.0, **SMALL
+    )
     boxes = ndimage.find_objects(aligned["labels"])
     for box, axes in zip(boxes, aligned["semi_axes_um"]):  # box extent along each axis follows its semi-axis
         extent_um = np.array([s.stop - s.start for s in box]) * np.array(SMALL["spacing"])

@@ -13,4 +13,11 @@ from cellbundles.engines import RecycleGANTrainer
 from cellbundles.networks import PatchGANDiscriminator, ResNetGenerator, SlicePredictor, SliceWise
 from cellbundles.synth import gan_phantom3d
 
-__all__ = ["PatchGANDiscriminator", "RecycleGANTrainer", "ResNetGenerator", "SlicePredictor", "SliceWise", "gan_phantom3d"]
+__all__ = [
+    "PatchGANDiscriminator",
+    "RecycleGANTrainer",
+    "ResNetGenerator",
+    "SlicePredictor",
+    "SliceWise",
+    "gan_phantom3d",
+]

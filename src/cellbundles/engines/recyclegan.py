@@ -106,7 +106,8 @@ class RecycleGANTrainer(Trainer):
         """``(B, 1, S + 1, H, W)`` of ``batch[key]`` as ``(B, S + 1, H, W)`` on the device."""
         chunk = torch.as_tensor(batch[key]).to(self.state.device)
         if chunk.ndim != 5 or chunk.shape[1] != 1 or chunk.shape[2] < 2:
-            raise ValueError(f"{key}: expected (B, 1, S + 1, H, W) chunks of consecutive slices, got {tuple(chunk.shape)}.")
+            shape = tuple(chunk.shape)
+            raise ValueError(f"{key}: expected (B, 1, S + 1, H, W) chunks of consecutive slices, got {shape}.")
         return chunk[:, 0].float()
 
     def _iteration(self, engine: Engine, batchdata: dict) -> dict:
@@ -188,7 +189,8 @@ class RecycleGANImageSaver:
         engine.add_event_handler(Events.EPOCH_COMPLETED, self)
 
     def __call__(self, engine: Engine) -> None:
-        panels = [np.asarray(torch.as_tensor(s).detach().cpu().float()) for s in self.output_transform(engine.state.output)]
+        slices = self.output_transform(engine.state.output)
+        panels = [np.asarray(torch.as_tensor(s).detach().cpu().float()) for s in slices]
         height = max(panel.shape[0] for panel in panels)
         row = []
         for panel in panels:

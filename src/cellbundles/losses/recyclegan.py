@@ -103,8 +103,8 @@ def contour_loss(prediction: torch.Tensor, target: torch.Tensor, threshold: floa
     """Eq. 5 of seed 001: ``mean_b sqrt(mean((t - p)^2 * (DT(t)^2 + DT(p)^2)))``.
 
     ``DT`` is the distance (voxels) of every voxel to the nearest background voxel of the volume thresholded at
-    ``threshold`` (the middle of ``[-1, 1]``), computed without gradient, per batch item and channel; errors far inside either
-    object's boundary weigh most, which estimates the Hausdorff distance between the two boundaries.
+    ``threshold`` (the middle of ``[-1, 1]``), computed without gradient, per batch item and channel; errors far inside
+    either object's boundary weigh most, which estimates the Hausdorff distance between the two boundaries.
 
     Args:
         prediction: ``(B, C, *spatial)``, e.g. ``P1(G2(I_syn))``, one predicted binary slice.

@@ -134,7 +134,9 @@ class SlicePredictor(nn.Module):
         ``p + S``) in ``[-1, 1]``.
     """
 
-    def __init__(self, spatial_dims: int = 2, num_slices: int = 10, features: Sequence[int] = (16, 32, 64, 128)) -> None:
+    def __init__(
+        self, spatial_dims: int = 2, num_slices: int = 10, features: Sequence[int] = (16, 32, 64, 128)
+    ) -> None:
         super().__init__()
         self.unet = UNet(
             spatial_dims=spatial_dims,
@@ -154,7 +156,8 @@ class SlicePredictor(nn.Module):
 
 class PatchGANDiscriminator(PatchDiscriminator):
     """The 70 x 70 PatchGAN (D1 / D2 of seed 001): MONAI's :class:`~monai.networks.nets.PatchDiscriminator` with
-    ``4x4`` layers (three of stride 2, two of stride 1), instance normalisation and leaky ReLU (slope 0.2), returning only the last map.
+    ``4x4`` layers (three of stride 2, two of stride 1), instance normalisation and leaky ReLU (slope 0.2), returning
+    only the last map.
 
     Args:
         spatial_dims: 2 (one slice) or 3.
@@ -162,7 +165,8 @@ class PatchGANDiscriminator(PatchDiscriminator):
         features: width of the first layer (64 in the paper); layers double it.
 
     Shapes:
-        ``(B, C, H, W)`` -> ``(B, 1, H / 8 - 2, W / 8 - 2)`` (H, W multiples of 8) real/fake scores (each sees a 70 x 70 patch).
+        ``(B, C, H, W)`` -> ``(B, 1, H / 8 - 2, W / 8 - 2)`` (H, W multiples of 8) real/fake scores, each seeing a
+        70 x 70 patch.
     """
 
     def __init__(self, spatial_dims: int = 2, in_channels: int = 1, features: int = 16) -> None:
