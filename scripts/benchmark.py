@@ -802,6 +802,132 @@ def add_memory_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# section "fpf": seed 004's feature pyramid fusion against plain Mask R-CNN on held-out phantoms
+
+FPF_BUNDLE = REPO_ROOT / "bundles" / "cells_fpf_2d"
+_ONE_CHANNEL_RCNN = {"_target_": "cellbundles.networks.ReducedMaskRCNN", "widths": "@widths",
+                     "fpn_channels": "@fpn_channels", "mask_head_channels": "@mask_head_channels",
+                     "num_classes": 2, "detections_per_img": "@detections_per_img"}  # fmt: skip
+_TRAIN_RUN = ["$@train#checkpoint is None or @train#checkpoint.attach(@train#trainer)",
+              "$@train#resume is None or @train#resume.attach(@train#trainer)",
+              "$@train#pretrained is None or @train#pretrained.attach(@train#trainer)",
+              "$@train#trainer.run()"]  # fmt: skip
+FPF_VARIANTS: dict[str, tuple[str, dict]] = {
+    "plain": ("Mask R-CNN, cell channel only (Fig 3a)", {
+        "network_def": {**_ONE_CHANNEL_RCNN, "in_channels": 1},
+        "channel_transforms": [{"_target_": "Lambdad", "keys": "image",
+                                "func": "$lambda image: image[@cell_channel : @cell_channel + 1]"}],
+        "run": _TRAIN_RUN,
+    }),
+    "two_channel": ("Mask R-CNN, nucleus as 2nd input channel (Fig 3b)", {
+        "network_def": {**_ONE_CHANNEL_RCNN, "in_channels": 2, "image_mean": [0.5, 0.5], "image_std": [0.5, 0.5]},
+        "run": _TRAIN_RUN,
+    }),
+    "fpf_add": ("FPF, addition (Fig 3c)", {"fusion": "add"}),
+    "fpf_concat": ("FPF, concatenation (Fig 3c)", {"fusion": "concat"}),
+}  # fmt: skip
+"""Benchmark variant (its run folder) -> (label, overrides of the bundle's ``train.json``, also under ``evaluate.json``)."""
+
+
+def _train_once(run: Path, configs: list[str], overrides: dict, epochs: int, lr_drop_epoch: int) -> float:
+    """Train into ``run`` unless ``run/timing.json`` says it was done; the training seconds."""
+    timing = run / "timing.json"
+    if not timing.exists():
+        seconds = run_bundle(FPF_BUNDLE, configs, {**overrides, "ckpt_dir": str(run), "output_dir": str(run / "eval"),
+                             "max_epochs": epochs, "lr_drop_epoch": lr_drop_epoch}, log_file=run / "train.log")  # fmt: skip
+        _write_text(timing, json.dumps({"rc": 0, "train_seconds": round(seconds)}) + "\n")
+    return float(json.loads(timing.read_text())["train_seconds"])
+
+
+def fpf_section(args: argparse.Namespace) -> tuple[dict, str]:
+    """cells_fpf_2d: plain Mask R-CNN, nucleus as 2nd channel, FPF add / concat on held-out clustered phantoms."""
+    work = args.work
+    epochs, n_train, n_test = (1, 4, 3) if args.quick else (args.epochs, 240, args.test_images)
+    train = {"dataset_dir": str(work / "train"), "phantoms#n": n_train, "phantoms#val_fraction": 0.1}
+    test_sets = {  # test set -> overrides of evaluate.json's held-out phantoms (clustering 1.0, 16 cells, seed 2)
+        "clustered": {"phantoms#n": n_test + 1},
+        "training settings": {"phantoms#n": n_test + 1, "phantoms#seed": 3, "phantoms#clustering": 0.85,
+                              "phantoms#n_cells": 14},
+    }
+    if args.quick:
+        train.update({"phantoms#shape": [128, 128], "phantoms#n_cells": 5, "epoch_length": 2})
+        for overrides in test_sets.values():
+            overrides.update({"phantoms#shape": [128, 128], "phantoms#n_cells": 5})
+    nucleus_run = work / "runs" / "nucleus"
+    nucleus_epochs = 1 if args.quick else args.nucleus_epochs
+    nucleus_seconds = _train_once(nucleus_run, ["train.json", "train_nucleus.json"], train, nucleus_epochs, nucleus_epochs - 1)
+    rows = {}
+    for name in args.variants:
+        label, variant = FPF_VARIANTS[name]
+        overrides = {**train, **variant, "nucleus_weights": str(nucleus_run / "model.pt")}
+        run = work / "runs" / name
+        seconds = _train_once(run, ["train.json"], overrides, epochs, max(epochs - 2, 1))
+        row = {"train_minutes": round(seconds / 60, 1)}
+        if "fusion" in variant:
+            row["train_minutes_with_stage_1"] = round((seconds + nucleus_seconds) / 60, 1)
+        # evaluate.json has its own run list and held-out phantoms
+        evaluation = {key: value for key, value in overrides.items() if key != "run" and not key.startswith("phantoms#")}
+        for test_name, test in test_sets.items():
+            two_channels = "channel_transforms" not in variant  # the rules read the nucleus stain
+            for rules in (False, True) if test_name == "clustered" and two_channels else (False,):
+                folder = test_name.replace(" ", "_")
+                output = work / "eval" / f"{name}_{folder}_rules{int(rules)}"
+                run_bundle(FPF_BUNDLE, ["train.json", "evaluate.json"],
+                           {**evaluation, **test, "dataset_dir": str(work / folder), "ckpt_dir": str(run),
+                            "output_dir": str(output), "phantoms#test_fraction": n_test / (n_test + 1),
+                            "cell_rules": rules}, log_file=output.with_suffix(".log"))  # fmt: skip
+                metrics = json.loads((output / "metrics.json").read_text())["metrics"]
+                row[f"{test_name}, rules {'on' if rules else 'off'}"] = {k: round(float(v), 4) for k, v in metrics.items()}
+        rows[label] = row
+    results = {"quick": args.quick, "epochs": epochs, "nucleus_epochs": nucleus_epochs,
+               "nucleus_train_minutes": round(nucleus_seconds / 60, 1), "variants": rows}  # fmt: skip
+    return results, _fpf_markdown(results)
+
+
+def _fpf_markdown(results: dict) -> str:
+    baseline = next(iter(results["variants"].values()), {})
+    lines = [
+        "Seed 004 (Korfhage et al., PLoS Comput Biol 2020), Tables 6-7: cell detection and segmentation on clustered",
+        "cells, with and without the nucleus. Here on `cellbundles.synth` cells2d phantoms (256 x 256, nucleus + cell",
+        "stain), every model trained from scratch by `train.json` of `bundles/cells_fpf_2d` with the overrides of",
+        "`FPF_VARIANTS` in `scripts/benchmark.py`, for the same number of epochs on the same 216 training phantoms",
+        f"({results['epochs']} epochs; the FPF variants reuse one stage-1 nucleus model, {results['nucleus_epochs']} epochs,",
+        f"{results['nucleus_train_minutes']} min). AP: COCO 101-point, averaged over IoU 0.50:0.05:0.90 (the seed's mean AP),",
+        "on the bundle's output (painted instances, detections scoring >= `min_score`). \"clustered\": unseen phantoms with",
+        "every cell placed against another (clustering 1.0, 16 cells); \"training settings\": unseen phantoms drawn like the",
+        "training set. Rules: the seed's post-processing (`cell_rules`, needs the nucleus stain, so not for the cell-only",
+        "model); relative mask AP against the cell-only model without rules, as in the seed. Training minutes on one",
+        "shared CPU thread.",
+        "",
+        "| model | test set | rules | mask AP | rel. to cell-only | box AP | mask AP50 | accuracy@0.5 | DSB score | train min |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, row in results["variants"].items():
+        minutes = row.get("train_minutes_with_stage_1", row["train_minutes"])
+        for key, metrics in row.items():
+            if not isinstance(metrics, dict):
+                continue
+            test_set, rules = key.split(", rules ")
+            reference = baseline.get(f"{test_set}, rules off", {}).get("test_mask_ap", 0.0)
+            relative = f"{metrics['test_mask_ap'] / reference - 1:+.1%}" if reference else "n/a"
+            lines.append(f"| {name} | {test_set} | {rules} | {metrics['test_mask_ap']:.3f} | {relative} | "
+                         f"{metrics['test_box_ap']:.3f} | {metrics['test_mask_ap50']:.3f} | "
+                         f"{metrics['test_accuracy_iou0.5']:.3f} | {metrics['test_dsb_score']:.3f} | {minutes} |")  # fmt: skip
+    lines += ["", "Train minutes of the FPF rows include the stage-1 nucleus model.", ""]
+    return "\n".join(lines)
+
+
+def add_fpf_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--work", type=Path, default=REPO_ROOT / "outputs" / "fpf",
+                        help="phantoms, training runs (reused when their timing.json exists) and evaluations")  # fmt: skip
+    parser.add_argument("--variants", nargs="+", default=list(FPF_VARIANTS), choices=list(FPF_VARIANTS),
+                        help="plain: cell channel only; two_channel: nucleus as 2nd input; fpf_add / fpf_concat")  # fmt: skip
+    parser.add_argument("--epochs", type=int, default=8, help="training epochs of every cell model (lr x0.1 for the last 2)")
+    parser.add_argument("--nucleus-epochs", type=int, default=6, help="epochs of the stage-1 nucleus model (lr x0.1 for the last)")
+    parser.add_argument("--test-images", type=int, default=30, help="held-out phantoms per test set")
+
+
+# ---------------------------------------------------------------------------------------------
 # entry point
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -813,6 +939,7 @@ SECTIONS: dict[str, tuple[AddArguments, RunSection]] = {
     "segdet": (add_segdet_arguments, segdet_section),
     "robustness": (add_robustness_arguments, robustness_section),
     "memory": (add_memory_arguments, memory_section),
+    "fpf": (add_fpf_arguments, fpf_section),
 }
 
 

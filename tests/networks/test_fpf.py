@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cellbundles.networks import ReducedMaskRCNN
-from cellbundles.networks.fpf import FPFMaskRCNN, PyramidFusion
-from cellbundles.networks.reduced_resnet import reduced_resnet50_fpn
+from cellbundles.networks import FPFMaskRCNN, PyramidFusion, ReducedMaskRCNN, reduced_resnet50_fpn
 
 SMALL = {"widths": (8, 16, 32, 64), "fpn_channels": 32}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cellbundles.postprocess.cell_rules import (
+from cellbundles.postprocess import (
     apply_cell_rules,
     cover_nuclei,
     merge_cells_sharing_nuclei,

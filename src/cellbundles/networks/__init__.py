@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .dropout import enable_mc_dropout, is_dropout
+from .fpf import FUSIONS, FPFMaskRCNN, PyramidFusion
 from .maskrcnn import NativeScaleTransform, ReducedMaskRCNN, WeightedMaskRoIHeads
 from .recyclegan import PatchGANDiscriminator, ResNetGenerator, SlicePredictor, SliceWise
 from .reduced_resnet import ReducedResNet50, reduced_resnet50_fpn
@@ -19,8 +20,11 @@ from .semantic import (
 )
 
 __all__ = [
+    "FPFMaskRCNN",
+    "FUSIONS",
     "NativeScaleTransform",
     "PatchGANDiscriminator",
+    "PyramidFusion",
     "ReducedMaskRCNN",
     "ReducedResNet50",
     "WeightedMaskRoIHeads",

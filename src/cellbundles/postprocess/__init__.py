@@ -5,6 +5,7 @@ numpy / scipy / scikit-image only: importing this package does not import torch 
 
 from __future__ import annotations
 
+from .cell_rules import apply_cell_rules, cover_nuclei, merge_cells_sharing_nuclei, recover_foreground
 from .detections import paint_instances, relabel_by_rank
 from .distance import instances_from_distance, normalised_distance
 from .peaks import BatchDensityPeaks, count_from_density, find_density_peaks
@@ -13,6 +14,10 @@ from .uncertainty import flag_most_uncertain, mc_uncertainty_radii
 from .watershed import FLOOD_MODES, seeded_watershed, watershed_from_markers
 
 __all__ = [
+    "apply_cell_rules",
+    "cover_nuclei",
+    "merge_cells_sharing_nuclei",
+    "recover_foreground",
     "FLOOD_MODES",
     "BatchDensityPeaks",
     "count_from_density",

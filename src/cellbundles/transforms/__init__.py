@@ -212,3 +212,8 @@ from .recyclegan import (  # noqa: E402
 
 __all__ += ["PAIR_FOLDERS", "GANPhantomd", "GANPhantomD", "GANPhantomDict", "PairedTargetsd", "PairedTargetsD"]
 __all__ += ["PairedTargetsDict", "SavePairedCropsd", "SavePairedCropsD", "SavePairedCropsDict", "write_pairs_datalist"]
+
+from .cell_rules import CellRulesd, CellRulesD, CellRulesDict  # noqa: E402
+from .channels import PlanesToChannelsd, PlanesToChannelsD, PlanesToChannelsDict  # noqa: E402
+
+__all__ += ["CellRulesd", "CellRulesD", "CellRulesDict", "PlanesToChannelsd", "PlanesToChannelsD", "PlanesToChannelsDict"]
