@@ -85,24 +85,18 @@ def test_bundle_folders(tmp_path):
         bundle_folders(tmp_path, "b_2d, c_2d")
 
 
-def test_a_bundle_is_served_with_weights_and_an_evaluate_config(tmp_path):
+def test_a_bundle_is_served_with_weights_and_a_segmentation_output(tmp_path):
+    import json
+
     (tmp_path / "configs").mkdir()
     (tmp_path / "models").mkdir()
-    assert not is_servable(tmp_path)
+    metadata = {"network_data_format": {"outputs": {"pred": {"format": "instance segmentation"}}}}
+    (tmp_path / "configs" / "metadata.json").write_text(json.dumps(metadata))
+    assert not is_servable(tmp_path)  # no weights
     (tmp_path / "models" / "model.pt").write_bytes(b"")
-    assert not is_servable(tmp_path)  # e.g. a bundle that generates training data
-    (tmp_path / "configs" / "evaluate.json").write_text("{}")
     assert is_servable(tmp_path)
-
-
-def test_link_dataset_lays_the_items_out_for_list_inputs(tmp_path):
-    from cellbundles.data import list_inputs
-
-    (tmp_path / "studies" / "labels" / "final").mkdir(parents=True)
-    for stem in ("a", "b"):
-        (tmp_path / "studies" / f"{stem}.ome.tif").write_bytes(b"")
-        (tmp_path / "studies" / "labels" / "final" / f"{stem}.tif").write_bytes(b"")
-    items = [{"image": str(tmp_path / "studies" / "a.ome.tif"), "label": str(tmp_path / "studies" / "labels" / "final" / "a.tif")}]
-    folder = link_dataset(items, tmp_path / "validation")
-    assert list_inputs(folder) == [{"image": str(folder / "images" / "a.ome.tif"), "label": str(folder / "labels" / "a.tif")}]
-    assert (folder / "labels" / "a.tif").resolve() == Path(items[0]["label"]).resolve()
+    metadata["network_data_format"]["outputs"]["pred"]["format"] = "magnitude"  # e.g. a GAN's images
+    (tmp_path / "configs" / "metadata.json").write_text(json.dumps(metadata))
+    assert not is_servable(tmp_path)
+    assert not is_servable(REPO / "bundles" / "nuclei_recyclegan_3d")
+    assert is_servable(REPO / "bundles" / "nuclei_segdet_3d")

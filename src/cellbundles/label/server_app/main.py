@@ -8,12 +8,13 @@ MONAI Label loads this file as the app's ``main.py`` and instantiates the ``MONA
 App configuration (``--conf key value``):
 
 - ``bundles_dir``: folder of bundles (default: this repository's ``bundles/``);
-- ``models``: comma-separated bundle names, or ``all`` (default); of these, the bundles with weights and an
-  ``evaluate.json`` are served (:func:`is_servable`).
+- ``models``: comma-separated bundle names, or ``all`` (default); of these, the bundles with weights and a
+  segmentation output are served (:func:`is_servable`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -48,9 +49,12 @@ def bundle_folders(bundles_dir: str | Path, models: str = "all") -> list[Path]:
 
 
 def is_servable(bundle: Path) -> bool:
-    """A bundle MONAI Label can serve: weights, and an ``evaluate.json`` (it segments nuclei against labels,
-    which training from MONAI Label needs; a bundle that makes training data, like the Recycle-GAN, has none)."""
-    return (bundle / "models" / "model.pt").is_file() and (bundle / "configs" / "evaluate.json").is_file()
+    """A bundle MONAI Label can serve: weights, and a segmentation output (the ``format`` of its metadata's
+    output ``pred`` names a segmentation); a bundle that makes images, like the Recycle-GAN, is not served."""
+    if not (bundle / "models" / "model.pt").is_file():
+        return False
+    metadata = json.loads((bundle / "configs" / "metadata.json").read_text())
+    return "segmentation" in metadata["network_data_format"]["outputs"]["pred"].get("format", "")
 
 
 class CellBundlesApp(MONAILabelApp):
@@ -60,7 +64,7 @@ class CellBundlesApp(MONAILabelApp):
         bundles = bundle_folders(conf.get("bundles_dir", BUNDLES_DIR), conf.get("models", "all"))
         self.bundles = [bundle for bundle in bundles if is_servable(bundle)]
         for bundle in sorted(set(bundles) - set(self.bundles)):
-            logger.warning(f"{bundle}: no models/model.pt or no configs/evaluate.json; not served.")
+            logger.warning(f"{bundle}: no models/model.pt or no segmentation output; not served.")
         super().__init__(
             app_dir=app_dir,
             studies=studies,
