@@ -22,9 +22,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO_ROOT / "bundle_templates" / "configs"
 TWO_D = ("nuclei_resunet_2d", "nuclei_semantic_2d")
 SHARED = {
-    "logging.conf": ("nuclei_segdet_3d", *TWO_D, "nuclei_maskrcnn_2d", "nuclei_recyclegan_3d"),
+    "logging.conf": ("nuclei_segdet_3d", *TWO_D, "nuclei_maskrcnn_2d", "nuclei_recyclegan_3d", "cells_fpf_2d"),
     "evaluate.json": TWO_D,
-    "multi_gpu_train.json": (*TWO_D, "nuclei_maskrcnn_2d"),
+    "multi_gpu_train.json": (*TWO_D, "nuclei_maskrcnn_2d", "cells_fpf_2d"),
     "datalist.json": (*TWO_D, "nuclei_maskrcnn_2d"),
 }
 """Template file -> bundles holding a copy of it in their ``configs/``."""

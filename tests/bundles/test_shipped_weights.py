@@ -15,7 +15,8 @@ MODEL_ZOO_LIMIT_BYTES = 25 * 1024 * 1024
 
 def test_every_bundle_ships_weights():
     assert SHIPPED == [
-        "nuclei_maskrcnn_2d", "nuclei_recyclegan_3d", "nuclei_resunet_2d", "nuclei_segdet_3d", "nuclei_semantic_2d"
+        "cells_fpf_2d", "nuclei_maskrcnn_2d", "nuclei_recyclegan_3d", "nuclei_resunet_2d", "nuclei_segdet_3d",
+        "nuclei_semantic_2d",
     ]
 
 

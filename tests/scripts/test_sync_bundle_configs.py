@@ -20,7 +20,7 @@ def sync():
 
 def test_every_bundle_copy_matches_its_template(sync):
     assert sync.main(["--check"]) == 0
-    assert len(sync.copies()) == 13  # logging.conf x5, evaluate.json x2, multi_gpu_train.json x3, datalist.json x3
+    assert len(sync.copies()) == 15  # logging.conf x6, evaluate.json x2, multi_gpu_train.json x4, datalist.json x3
 
 
 def test_check_names_a_copy_that_drifted_and_sync_rewrites_it(sync, tmp_path, monkeypatch, capsys):

@@ -1,0 +1,143 @@
+"""End-to-end tests of the ``cells_fpf_2d`` bundle, run as users run it (``python -m monai.bundle``).
+
+Module-scoped fixtures write five 128 x 128 cells2d phantoms (through the config's own phantom writer),
+train the stage-1 nucleus model for two iterations (``train.json`` + ``train_nucleus.json``) and then the
+stage-2 FPF cell model for two iterations on its weights; the other tests resume stage 2, evaluate it on the
+test phantom and run inference with it from a copy of the bundle folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cellbundles.errors import PREFIX
+from cellbundles.io import read_image, write_image
+
+from bundle_cli import run_monai_bundle
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "bundles" / "cells_fpf_2d"
+SCHEMA = REPO / "schemas" / "meta_schema_20240725.json"
+TRAIN = "configs/train.json"
+TRAIN_NUCLEUS = "['configs/train.json','configs/train_nucleus.json']"
+EVALUATE = "['configs/train.json','configs/evaluate.json']"
+TINY = ["--batch_size", "1", "--epoch_length", "2", "--detections_per_img", "20"]
+PHANTOMS = ["--phantoms#n", "5", "--phantoms#shape", "[128, 128]", "--phantoms#n_cells", "5"]
+PHANTOMS += ["--phantoms#val_fraction", "0.2", "--phantoms#test_fraction", "0.2"]
+
+
+def _train(config: str, dataset: Path, root: Path, max_epochs: int, *extra: str) -> str:
+    args = ["run", "--config_file", config, "--bundle_root", ".", "--dataset_dir", str(dataset), *PHANTOMS]
+    args += ["--ckpt_dir", str(root / "models"), "--output_dir", str(root / "eval"), "--max_epochs", str(max_epochs)]
+    return run_monai_bundle(*args, *TINY, *extra, cwd=BUNDLE)[1]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fpf_phantoms") / "phantoms"
+
+
+@pytest.fixture(scope="module")
+def nucleus_training(dataset, tmp_path_factory) -> dict[str, object]:
+    """Stage 1: two iterations of the nucleus model on the nucleus channel and the nucleus labels."""
+    root = tmp_path_factory.mktemp("fpf_nucleus")
+    return {"root": root, "log": _train(TRAIN_NUCLEUS, dataset, root, 1)}
+
+
+@pytest.fixture(scope="module")
+def fpf_training(dataset, nucleus_training, tmp_path_factory) -> dict[str, object]:
+    """Stage 2: two iterations of the FPF cell model with the frozen stage-1 pyramid."""
+    root = tmp_path_factory.mktemp("fpf_cells")
+    nucleus_weights = str(nucleus_training["root"] / "models" / "model.pt")
+    log = _train(TRAIN, dataset, root, 1, "--nucleus_weights", nucleus_weights)
+    return {"root": root, "log": log, "nucleus_weights": nucleus_weights}
+
+
+def test_stage_1_trains_the_nucleus_model_on_the_nuclei(dataset, nucleus_training):
+    root, log = nucleus_training["root"], nucleus_training["log"]
+    assert "Iter: 2/2" in log and "Iter: 3/" not in log and "Key metric: val_mask_ap" in log
+    assert (root / "models" / "model.pt").is_file()
+    datalist = json.loads((dataset / "datalist.json").read_text())
+    assert all("nuclei" in item for item in datalist["training"])
+    state = torch.load(root / "models" / "model.pt", weights_only=True)  # the best epoch: a plain state dict
+    assert state["backbone.body.conv1.weight"].shape[1] == 1  # one input channel: the nucleus stain
+
+
+def test_stage_2_trains_the_cell_model_and_keeps_the_nucleus_pyramid(fpf_training):
+    root, log = fpf_training["root"], fpf_training["log"]
+    assert "Iter: 2/2" in log and "Iter: 3/" not in log and "Key metric: val_mask_ap" in log
+    nucleus = torch.load(fpf_training["nucleus_weights"], weights_only=True)
+    fpf = torch.load(root / "models" / "checkpoint_epoch=1.pt", weights_only=True)["model"]
+    pyramid = {key[len("backbone.nucleus.") :]: v for key, v in fpf.items() if key.startswith("backbone.nucleus.")}
+    assert pyramid and all(torch.equal(v, nucleus[f"backbone.{key}"]) for key, v in pyramid.items())
+
+
+def test_stage_2_resumes_from_the_last_checkpoint(dataset, fpf_training, tmp_path_factory):
+    root = tmp_path_factory.mktemp("fpf_resume")
+    shutil.copytree(fpf_training["root"] / "models", root / "models")
+    shutil.copytree(fpf_training["root"] / "eval", root / "eval")
+    log = _train(TRAIN, dataset, root, 2, "--nucleus_weights", str(root / "missing.pt"))  # not read when resuming
+    assert "Restored all variables from" in log and "checkpoint_epoch=1.pt" in log
+    assert "Epoch: 2/2, Iter: 2/2" in log and "Epoch: 1/2" not in log
+    assert (root / "models" / "checkpoint_epoch=2.pt").is_file()
+
+
+def test_evaluate_writes_ap_and_instance_metrics(dataset, fpf_training, tmp_path):
+    args = ["run", "--config_file", EVALUATE, "--bundle_root", ".", "--dataset_dir", str(dataset), *PHANTOMS]
+    args += ["--ckpt_dir", str(fpf_training["root"] / "models"), "--output_dir", str(tmp_path), "--cell_rules", "true"]
+    run_monai_bundle(*args, "--detections_per_img", "20", cwd=BUNDLE)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    names = ("test_mask_ap", "test_mask_ap_coco", "test_box_ap", "test_accuracy_iou0.5", "test_dsb_score")
+    assert all(0.0 <= metrics[name] <= 1.0 for name in names)
+    assert len(list(tmp_path.glob("*_instances.tif"))) == 1 and len(list(tmp_path.glob("*_scores.csv"))) == 1
+
+
+@pytest.mark.parametrize("cell_rules", ["false", "true"])
+def test_inference_writes_instances_scores_overlay_and_summary(dataset, fpf_training, tmp_path, cell_rules):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(BUNDLE, bundle, ignore=shutil.ignore_patterns("__pycache__", "eval", "models", "phantoms*"))
+    (bundle / "models").mkdir()
+    shutil.copy(fpf_training["root"] / "models" / "model.pt", bundle / "models" / "model.pt")
+    image = sorted((dataset / "images").glob("*.tif"))[0]
+    (tmp_path / "inputs").mkdir()
+    shutil.copy(image, tmp_path / "inputs" / image.name)
+    out = tmp_path / "out"
+    args = ["run", "--config_file", "configs/inference.json", "--bundle_root", ".", "--dataset_dir", str(tmp_path / "inputs")]
+    args += ["--output_dir", str(out), "--cell_rules", cell_rules, "--min_score", "0.0"]
+    run_monai_bundle(*args, "--detections_per_img", "20", cwd=bundle)
+    instances = read_image(out / f"{image.stem}_instances.tif")[0]
+    assert instances.shape == (128, 128)
+    with open(out / f"{image.stem}_scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    np.testing.assert_array_equal(np.unique(instances[instances > 0]), np.arange(1, len(rows) + 1))
+    scores = [float(row["score"]) for row in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert (out / f"{image.stem}_overlay.png").is_file()
+    (entry,) = json.loads((out / "summary.json").read_text())["images"]
+    assert entry["n_instances"] == len(rows)
+
+
+def test_a_single_channel_image_stops_with_the_file_name(fpf_training, tmp_path):
+    path = tmp_path / "inputs" / "grey.tif"
+    write_image(path, np.random.default_rng(0).integers(0, 1000, (64, 64)).astype(np.uint16))
+    args = ["run", "--config_file", "configs/inference.json", "--bundle_root", ".", "--dataset_dir", str(path.parent)]
+    args += ["--ckpt_dir", str(fpf_training["root"] / "models"), "--output_dir", str(tmp_path / "out")]
+    code, log = run_monai_bundle(*args, cwd=BUNDLE, check=False)
+    last = log.strip().splitlines()[-1]
+    assert code != 0 and last.startswith(PREFIX) and str(path) in last
+    assert "expected a 2-channel image stored as 2 planes (nucleus, cell)" in last and "single-channel" in last
+
+
+def test_metadata_is_valid():
+    meta = BUNDLE / "configs" / "metadata.json"
+    _, log = run_monai_bundle("verify_metadata", "--meta_file", str(meta), "--filepath", str(SCHEMA), cwd=REPO)
+    assert "metadata is verified with no error" in log
+    channels = json.loads(meta.read_text())["network_data_format"]["inputs"]["image"]["channel_def"]
+    assert channels == {"0": "nucleus stain", "1": "cell (cytoplasm) stain"}
