@@ -82,3 +82,16 @@ def test_fpf_detects_in_evaluation_mode():
     model = FPFMaskRCNN(fusion="concat", **SMALL).eval()
     (found,) = model([torch.rand(2, 50, 70)])
     assert found["masks"].shape[1:] == (1, 50, 70)
+
+
+@pytest.mark.parametrize("fusion", ["add", "concat"])
+def test_torchscript_of_the_inference_model_matches_eager(fusion):
+    from cellbundles.networks.maskrcnn import script_for_inference
+
+    torch.manual_seed(0)
+    model = FPFMaskRCNN(fusion=fusion, box_score_thresh=0.0, **SMALL).eval()
+    images = [torch.rand(2, 64, 64)]
+    _, (scripted,) = script_for_inference(model)(images)
+    (eager,) = model(images)
+    torch.testing.assert_close(scripted["scores"], eager["scores"])
+    torch.testing.assert_close(scripted["masks"], eager["masks"])

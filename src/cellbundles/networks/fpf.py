@@ -8,9 +8,9 @@ Reference:
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Dict
 
 import torch
 import torch.nn as nn
@@ -70,16 +70,19 @@ class PyramidFusion(nn.Module):
         self.nucleus.eval()
         return self
 
-    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
-        """``(B, 2, H, W)`` -> ordered dict of fused levels ``(B, C, H / s, W / s)``, s = 4, 8, 16, 32, 64."""
+    def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """``(B, 2, H, W)`` -> dict of fused levels ``(B, C, H / s, W / s)``, s = 4, 8, 16, 32, 64, in pyramid order."""
         cell = self.cell(x[:, self.cell_channel : self.cell_channel + 1])
         with torch.no_grad():
             nucleus = self.nucleus(x[:, self.nucleus_channel : self.nucleus_channel + 1])
+        fused: Dict[str, torch.Tensor] = {}
         if self.merge is None:
-            return OrderedDict((level, cell[level] + nucleus[level]) for level in cell)
-        return OrderedDict(
-            (level, self.merge[level](torch.cat([cell[level], nucleus[level]], dim=1))) for level in cell
-        )
+            for level, features in cell.items():
+                fused[level] = features + nucleus[level]
+        else:
+            for level, merge in self.merge.items():
+                fused[level] = merge(torch.cat([cell[level], nucleus[level]], dim=1))
+        return fused
 
 
 class FPFMaskRCNN(ReducedMaskRCNN):
