@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 SERVED = sorted(path.name for path in (REPO / "bundles").iterdir() if is_servable(path))
 DSB = list(DSB_HELD_OUT_IMAGES[:3])
 PHANTOM = "phantom_3d"
+CELLS = "cells_2ch"  # nucleus and cell planes of one TIFF, for two-channel bundles
 PHANTOM_SPACING = (0.8, 0.5, 0.5)
 TRAINED = "nuclei_semantic_2d"
 
@@ -45,7 +46,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """Start the server; yield its URL, studies and bundles folders; stop it."""
-    from cellbundles.synth import nuclei3d
+    from cellbundles.synth import cells2d, nuclei3d
 
     root = tmp_path_factory.mktemp("monailabel")
     studies, bundles = root / "studies", root / "bundles"
@@ -54,6 +55,7 @@ def server(tmp_path_factory):
         shutil.copy(SAMPLES_DIR / "dsb2018_stage1_train" / "images" / f"{stem}.png", studies)
     phantom = nuclei3d(shape=(32, 64, 64), spacing=PHANTOM_SPACING, seed=np.random.SeedSequence([7, 0]))
     write_image(studies / f"{PHANTOM}.tif", phantom["image"], PHANTOM_SPACING)
+    write_image(studies / f"{CELLS}.tif", cells2d(shape=(128, 128), n_cells=5, seed=0)["image"])
     for name in sorted(path.name for path in (REPO / "bundles").iterdir() if (path / "configs").is_dir()):
         shutil.copytree(REPO / "bundles" / name, bundles / name, ignore=shutil.ignore_patterns("eval"))
     port = _free_port()
@@ -117,20 +119,28 @@ def test_info_lists_every_bundle_with_its_tasks(server):
         assert info["models"][name]["config"]["label_kind"].startswith("instances")
 
 
+def _test_image(model: str) -> tuple[str, str, tuple[int, ...]]:
+    """The study a bundle is tried on: its id, file name and shape of its label."""
+    inputs = json.loads((REPO / "bundles" / model / "configs" / "metadata.json").read_text())["network_data_format"]["inputs"]
+    if model.endswith("_3d"):
+        return PHANTOM, f"{PHANTOM}.tif", (32, 64, 64)
+    if inputs["image"].get("num_channels") == 2:
+        return CELLS, f"{CELLS}.tif", (128, 128)
+    return DSB[0], f"{DSB[0]}.png", read_image(SAMPLES_DIR / "dsb2018_stage1_train" / "images" / f"{DSB[0]}.png")[0].shape[:2]
+
+
 @pytest.mark.parametrize("model", SERVED)
 def test_infer_returns_the_bundles_instances_on_the_image_grid(server, model, tmp_path):
     from cellbundles.label import CellBundleInferTask
 
-    three_d = model.endswith("_3d")
-    image = PHANTOM if three_d else DSB[0]
-    source = server["studies"] / (f"{PHANTOM}.tif" if three_d else f"{DSB[0]}.png")
-    label, spacing = _infer(server, model, image, tmp_path / ("label.tif" if three_d else "label.png"))
-    assert label.shape == read_image(source)[0].shape[: 3 if three_d else 2]
-    if three_d:
+    image, name, shape = _test_image(model)
+    label, spacing = _infer(server, model, image, tmp_path / f"label{Path(name).suffix}")
+    assert label.shape == shape
+    if model.endswith("_3d"):
         assert spacing == pytest.approx(PHANTOM_SPACING)
     # the same label as the infer task in this process (itself checked against the bundle's own output)
     task = CellBundleInferTask(str(server["bundles"] / model), conf={})
-    label_file, _ = task({"image": str(source), "device": "cpu"})
+    label_file, _ = task({"image": str(server["studies"] / name), "device": "cpu"})
     np.testing.assert_array_equal(label, read_image(label_file)[0])
     os.unlink(label_file)
 

@@ -83,12 +83,13 @@ class UncertaintyScoring(ScoringMethod):
                 return 1.0
             return centroid_uncertainty(np.asarray(data["uncertainty_radius_um"]), self.min_distance_um)
         array, _ = read_image(image)
-        axis = self.task.dimension - 1  # x, also for (H, W, C) colour images
+        colour = array.ndim == self.task.dimension + 1 and array.shape[-1] in (3, 4)  # (H, W, RGB[A])
+        axis = -2 if colour else -1  # x, also in (H, W, C) colour images and (C, H, W) channel planes
         with tempfile.TemporaryDirectory() as folder:
             mirrored = str(Path(folder) / f"mirrored{full_suffix(image)}")
-            write_image(mirrored, np.flip(array, axis).copy(), read_spacing(image), rgb=array.ndim > self.task.dimension)
+            write_image(mirrored, np.flip(array, axis).copy(), read_spacing(image), rgb=colour)
             mirrored_instances, _ = self._instances(mirrored, device)
-        return mirror_disagreement(instances, np.flip(mirrored_instances, axis))
+        return mirror_disagreement(instances, np.flip(mirrored_instances, -1))
 
     def __call__(self, request: dict[str, Any], datastore: Datastore) -> dict[str, Any]:
         device = str(request.get("device", "cpu"))
