@@ -3,7 +3,7 @@
 
 Usage::
 
-    python scripts/make_datalist.py --dataset_dir ../shared/data/dsb2018_stage1_train_full \\
+    python scripts/make_datalist.py --dataset_dir /path/to/dsb2018_stage1_train_full \\
         --output dsb2018_full_datalist.json --val_fraction 0.05 --test_fraction 0.10 --stratify
 
 With ``--stratify`` the split is drawn within the groups of the folder's ``manifest.json`` (one group per

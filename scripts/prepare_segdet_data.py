@@ -4,7 +4,7 @@
 Usage::
 
     python scripts/prepare_segdet_data.py --out /data/segdet_train \\
-        --bbbc050 ../shared/data/bbbc050_mouse_embryo_3d --n_phantoms 48
+        --bbbc050 /path/to/bbbc050_mouse_embryo_3d --n_phantoms 48
 
 Writes ``<out>/phantoms`` (``nuclei3d_random`` phantoms, :mod:`cellbundles.synth.randomised`), links the real
 folders under ``<out>/real/`` and writes ``<out>/datalist.json``:
