@@ -6,6 +6,7 @@ from cellbundles.data.convert import CONVERTERS, decode_rle, run_converter
 from cellbundles.data.datalist import DATALIST_SECTIONS, build_datalist, load_datalist, write_datalist
 from cellbundles.data.fetch import download, fetch_dataset, file_sha256, safe_extract
 from cellbundles.data.layout import CENTROIDS_DIR, IMAGES_DIR, LABELS_DIR, find_samples, list_inputs
+from cellbundles.data.sampling import crop_sampling_weights
 from cellbundles.data.manifest import MANIFESTS_ENV, default_manifest_dir, list_manifests, load_manifest, validate_manifest
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "LABELS_DIR",
     "MANIFESTS_ENV",
     "build_datalist",
+    "crop_sampling_weights",
     "decode_rle",
     "default_manifest_dir",
     "download",
