@@ -18,15 +18,7 @@ from ignite.engine import Engine, Events
 from monai.engines import Trainer
 
 from cellbundles.io import write_image
-from cellbundles.losses import (
-    RECYCLE_GAN_LAMBDAS,
-    contour_loss,
-    discriminator_loss,
-    lsgan_loss,
-    recurrent_loss,
-    recycle_loss,
-    slicewise,
-)
+from cellbundles.losses import recyclegan as gan
 
 __all__ = ["RecycleGANImageSaver", "RecycleGANTrainer"]
 
@@ -81,7 +73,7 @@ class RecycleGANTrainer(Trainer):
         d2: torch.nn.Module,
         g_optimizer: torch.optim.Optimizer,
         d_optimizer: torch.optim.Optimizer,
-        lambdas: Sequence[float] = RECYCLE_GAN_LAMBDAS,
+        lambdas: Sequence[float] = gan.RECYCLE_GAN_LAMBDAS,
         phantom_key: str = "phantom",
         real_key: str = "image",
         epoch_length: int | None = None,
@@ -121,16 +113,16 @@ class RecycleGANTrainer(Trainer):
         self.d1.requires_grad_(False)
         self.d2.requires_grad_(False)
         self.g_optimizer.zero_grad(set_to_none=True)
-        fake_b, fake_a = slicewise(self.g1, a), slicewise(self.g2, b)
+        fake_b, fake_a = gan.slicewise(self.g1, a), gan.slicewise(self.g2, b)
         pred_b, pred_a = self.p2(fake_b[:, :-1]), self.p1(fake_a[:, :-1])
         terms = {
-            "gan_g1": lsgan_loss(slicewise(self.d2, fake_b), True) + lsgan_loss(self.d2(pred_b), True),
-            "gan_g2": lsgan_loss(slicewise(self.d1, fake_a), True) + lsgan_loss(self.d1(pred_a), True),
-            "recycle_a": recycle_loss(self.g1, self.g2, self.p2, a, translated=fake_b[:, :-1]),
-            "recycle_b": recycle_loss(self.g2, self.g1, self.p1, b, translated=fake_a[:, :-1]),
-            "recurrent_p1": recurrent_loss(self.p1, a),
-            "recurrent_p2": recurrent_loss(self.p2, b),
-            "contour": contour_loss(self.p1(slicewise(self.g2, fake_b[:, :-1])), a[:, -1:]),
+            "gan_g1": gan.lsgan_loss(gan.slicewise(self.d2, fake_b), True) + gan.lsgan_loss(self.d2(pred_b), True),
+            "gan_g2": gan.lsgan_loss(gan.slicewise(self.d1, fake_a), True) + gan.lsgan_loss(self.d1(pred_a), True),
+            "recycle_a": gan.recycle_loss(self.g1, self.g2, self.p2, a, translated=fake_b[:, :-1]),
+            "recycle_b": gan.recycle_loss(self.g2, self.g1, self.p1, b, translated=fake_a[:, :-1]),
+            "recurrent_p1": gan.recurrent_loss(self.p1, a),
+            "recurrent_p2": gan.recurrent_loss(self.p2, b),
+            "contour": gan.contour_loss(self.p1(gan.slicewise(self.g2, fake_b[:, :-1])), a[:, -1:]),
         }
         g_loss = (
             terms["gan_g1"] + terms["gan_g2"] + l1 * terms["recycle_a"] + l2 * terms["recycle_b"]
@@ -161,8 +153,8 @@ class RecycleGANTrainer(Trainer):
     def _discriminator_loss(
         discriminator: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, predicted: torch.Tensor
     ) -> torch.Tensor:
-        fake_scores = torch.cat([slicewise(discriminator, fake).flatten(), discriminator(predicted).flatten()])
-        return discriminator_loss(slicewise(discriminator, real), fake_scores)
+        fake_scores = torch.cat([gan.slicewise(discriminator, fake).flatten(), discriminator(predicted).flatten()])
+        return gan.discriminator_loss(gan.slicewise(discriminator, real), fake_scores)
 
 
 class RecycleGANImageSaver:

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 from .distance import ForegroundDistanceLoss
 from .maskrcnn import MASK_RCNN_LOSS_WEIGHTS, MaskRCNNLossSum, weighted_mask_loss
-from .recyclegan import (
-    RECYCLE_GAN_LAMBDAS,
-    contour_loss,
-    discriminator_loss,
-    lsgan_loss,
-    recurrent_loss,
-    recycle_loss,
-    slicewise,
-)
+from . import recyclegan
+from .recyclegan import *  # noqa: F403 (the names of recyclegan.__all__, listed once there)
 from .segdet import SegDetLoss
 
 __all__ = [
     "ForegroundDistanceLoss",
     "MASK_RCNN_LOSS_WEIGHTS",
     "MaskRCNNLossSum",
-    "RECYCLE_GAN_LAMBDAS",
     "SegDetLoss",
-    "contour_loss",
-    "discriminator_loss",
-    "lsgan_loss",
-    "recurrent_loss",
-    "recycle_loss",
-    "slicewise",
     "weighted_mask_loss",
+    *recyclegan.__all__,
 ]
