@@ -27,7 +27,6 @@ from bundle_cli import run_monai_bundle, run_python
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLES = REPO / "bundles"
-SCHEMA = REPO / "schemas" / "meta_schema_20240725.json"
 DSB = REPO / "data" / "samples" / "dsb2018_stage1_train"
 STARDIST_2D = REPO / "data" / "samples" / "stardist_testdata" / "img2d.tif"
 TRAIN = "configs/train.json"
@@ -380,14 +379,6 @@ def test_inference_rejects_a_file_that_is_no_image(bundle_copy, dsb_png, tmp_pat
 
 # --------------------------------------------------------------------------------------------------
 # bundle checks: metadata, network shapes, TorchScript
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", NAMES)
-def test_metadata_passes_the_bundle_schema(name):
-    meta_file = BUNDLES / name / "configs" / "metadata.json"
-    _, log = run_monai_bundle("verify_metadata", "--meta_file", str(meta_file), "--filepath", str(SCHEMA), cwd=REPO)
-    assert "metadata is verified with no error" in log
 
 
 @pytest.mark.parametrize("name", NAMES)

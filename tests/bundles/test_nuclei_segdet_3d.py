@@ -23,7 +23,6 @@ from bundle_cli import run_monai_bundle, run_python
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundles" / "nuclei_segdet_3d"
-SCHEMA = REPO / "schemas" / "meta_schema_20240725.json"
 SAMPLE = REPO / "data" / "samples" / "gonuclear_ovule_3d" / "images" / "1135.tif"
 SAMPLE_SPACING = (0.28372, 0.12679, 0.12679)
 MODEL_SPACING = (0.8, 0.5, 0.5)
@@ -321,36 +320,6 @@ def test_inference_asks_for_the_spacing_of_a_tiff_without_one(bundle_copy, tmp_p
     instances, spacing = read_image(out / "plain_instances.tif")
     assert instances.shape == volume.shape
     assert spacing == pytest.approx((1.0, 0.5, 0.5))
-
-
-@pytest.mark.slow
-def test_metadata_passes_the_bundle_schema():
-    _, log = _monai_bundle(
-        "verify_metadata", "--meta_file", str(BUNDLE / "configs" / "metadata.json"), "--filepath", str(SCHEMA)
-    )
-    assert "metadata is verified with no error" in log
-
-
-@pytest.mark.slow
-def test_verify_metadata_rejects_metadata_without_a_required_field(tmp_path):
-    metadata = json.loads((BUNDLE / "configs" / "metadata.json").read_text())
-    del metadata["network_data_format"]
-    meta_file = tmp_path / "metadata.json"
-    meta_file.write_text(json.dumps(metadata))
-    code, log = _monai_bundle("verify_metadata", "--meta_file", str(meta_file), "--filepath", str(SCHEMA), check=False)
-    assert code != 0
-    assert "'network_data_format' is a required property" in log
-
-
-@pytest.mark.parametrize("required", ["version", "network_data_format", "monai_version", "required_packages_version"])
-def test_schema_requires_the_fields_monai_relies_on(required):
-    jsonschema = pytest.importorskip("jsonschema")
-    schema = json.loads(SCHEMA.read_text())
-    metadata = json.loads((BUNDLE / "configs" / "metadata.json").read_text())
-    jsonschema.validate(metadata, schema)
-    del metadata[required]
-    with pytest.raises(jsonschema.ValidationError, match=f"'{required}' is a required property"):
-        jsonschema.validate(metadata, schema)
 
 
 @pytest.mark.slow
