@@ -10,6 +10,7 @@ from .reduced_resnet import ReducedResNet50, reduced_resnet50_fpn
 from .residual_encoder import ResidualEncoder
 from .resunet import ResUNet
 from .segdet import SegDetNet, split_segdet_output
+from .shape import SegShapeNet
 from .semantic import (
     SEMANTIC_NETWORKS,
     ResNetFCN,
@@ -34,6 +35,7 @@ __all__ = [
     "ResidualEncoder",
     "SEMANTIC_NETWORKS",
     "SegDetNet",
+    "SegShapeNet",
     "SimpleCNN",
     "SlicePredictor",
     "SliceWise",
