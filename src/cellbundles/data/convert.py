@@ -7,6 +7,9 @@ Each converter reads the extracted files under a ``raw`` folder and writes, unde
     centroids/<id>.csv    optional, from centre markers: ``id,z,y,x`` (``id,y,x`` in 2D) in voxels, plus
                           ``z_um,y_um,x_um`` when the spacing is known and ``label`` (the object under
                           the marker, 0 if none); see :func:`cellbundles.io.write_centroids_csv`
+    nuclei/<id>.tif       two-channel cell datasets (:func:`convert_two_channel_cells`): nucleus instance
+                          labels; there ``images/<id>.tif`` is a 2-plane stack (nucleus, cell) and
+                          ``datalist.json`` holds the training / validation / test split
 
 Manifests name a converter and its keyword parameters (``conversion`` in ``data_manifests/*.json``);
 :func:`run_converter` checks the parameters and runs it. Every file is written atomically.
@@ -37,8 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from cellbundles.data.layout import CENTROIDS_DIR, IMAGES_DIR, LABELS_DIR
-from cellbundles.io import atomic_write, decode_image, read_labels, write_centroids_csv, write_image
+from cellbundles.data.datalist import build_datalist, write_datalist
+from cellbundles.data.layout import CENTROIDS_DIR, IMAGES_DIR, LABELS_DIR, NUCLEI_DIR
+from cellbundles.io import atomic_write, decode_image, image_stem, read_labels, write_centroids_csv, write_image
 
 __all__ = [
     "CONVERTERS",
@@ -47,11 +51,13 @@ __all__ = [
     "convert_dsb2018_rle",
     "convert_paired_files",
     "convert_per_object_masks",
+    "convert_two_channel_cells",
     "decode_rle",
     "run_converter",
 ]
 
 _PATTERN_PARAMETERS = ("images", "labels", "masks", "markers")
+_PATTERN_PARAMETERS += ("cell_images", "nucleus_images", "cell_masks", "nucleus_masks", "test_images")
 _IMAGE_FORMATS = ("tif", "copy")
 
 
@@ -551,11 +557,173 @@ def convert_paired_files(
     return written
 
 
+_TWO_CHANNEL_NAMES = ("nucleus", "cell")
+
+
+def _one_channel_2d(path: Path, channel_reduce: str | int | None, what: str) -> _Image:
+    """A 2D single-channel source image (colour reduced by ``channel_reduce``), or a ValueError naming the file."""
+    image = _Image(path, channel_reduce)
+    if image.rgb or len(image.shape) != 2:
+        kind = f"a colour image of shape {image.array.shape}" if image.rgb else f"an image of shape {image.shape}"
+        raise ValueError(
+            f"{path}: expected the {what} channel as a 2D single-channel image, got {kind}"
+            + (" (set channel_reduce to 'max' or a channel index)." if image.rgb else ".")
+        )
+    return image
+
+
+def _instances_from_masks(
+    paths: Sequence[Path], shape: tuple[int, ...], image_path: Path, threshold: float, fill_holes: bool
+) -> np.ndarray:
+    """Merge one binary mask file per object into instance labels 1..N (sorted file order, earlier wins)."""
+    from scipy import ndimage
+
+    labels = np.zeros(shape, dtype=np.uint32)
+    for object_id, mask_path in enumerate(paths, start=1):
+        mask = _read_mask(mask_path)
+        if mask.shape != shape:
+            raise ValueError(f"{mask_path}: mask shape {mask.shape} differs from the image {image_path} shape {shape}.")
+        foreground = mask > threshold
+        if fill_holes:
+            foreground = ndimage.binary_fill_holes(foreground)
+        labels[foreground & (labels == 0)] = object_id
+    return labels
+
+
+def _two_channel_datalist(
+    out_dir: Path, test_ids: set[str], val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, Any]:
+    """The datalist of a converted two-channel dataset: ``test`` is ``test_ids`` when given, else drawn."""
+    if not test_ids:
+        return build_datalist(out_dir, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    datalist = build_datalist(out_dir, val_fraction=0.0, test_fraction=0.0, seed=seed)
+    items = datalist["training"]
+    test = [item for item in items if image_stem(item["image"]) in test_ids]
+    rest = [item for item in items if image_stem(item["image"]) not in test_ids]
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}.")
+    n_val = min(max(1, round(val_fraction * len(rest))), len(rest) - 1) if val_fraction > 0 and len(rest) > 1 else 0
+    chosen = set(np.random.default_rng(seed).permutation(len(rest))[:n_val].tolist())
+    datalist["training"] = [item for index, item in enumerate(rest) if index not in chosen]
+    datalist["validation"] = [item for index, item in enumerate(rest) if index in chosen]
+    datalist["test"] = test
+    return datalist
+
+
+def convert_two_channel_cells(
+    raw_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    cell_images: str,
+    nucleus_images: str,
+    cell_masks: str,
+    nucleus_masks: str,
+    channel_order: Sequence[str] = _TWO_CHANNEL_NAMES,
+    channel_reduce: str | int | None = "max",
+    mask_threshold: float = 0,
+    fill_holes: bool = False,
+    spacing: Sequence[float] | None = None,
+    test_images: str | None = None,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.0,
+    seed: int = 0,
+) -> int:
+    """Convert a cell dataset with a nucleus channel (seed 004's macrophages, BBBC020) for ``cells_fpf_2d``.
+
+    The source holds, per field, one image of the cell (cytoplasm) stain and one of the nucleus stain,
+    and one binary mask file per cell and per nucleus. Output, in the layout the ``cells_fpf_2d`` bundle
+    trains on::
+
+        images/<id>.tif    the two channels as a 2-plane stack, in ``channel_order`` (default plane 0 the
+                           nucleus, plane 1 the cell stain: the bundle's ``channel_def``); no spacing (a
+                           2-plane stack with a 2D spacing would read as colour)
+        labels/<id>.tif    cell instance labels 1..N in sorted mask-file order (earlier masks win overlaps)
+        nuclei/<id>.tif    nucleus instance labels, likewise
+        datalist.json      training / validation / test split (:func:`cellbundles.data.build_datalist`
+                           format; paths relative to ``out_dir``)
+
+    Fields without cell masks or without nucleus masks are skipped and reported on stderr.
+
+    Args:
+        raw_dir: folder holding the extracted dataset.
+        out_dir: output folder.
+        cell_images: pattern of the cell-stain images with ``{id}``; it defines the samples.
+        nucleus_images: pattern of the nucleus-stain images with ``{id}`` (exactly one per sample).
+        cell_masks: pattern of the per-cell mask files with ``{id}`` and ``*``.
+        nucleus_masks: pattern of the per-nucleus mask files with ``{id}`` and ``*``.
+        channel_order: the planes written, a permutation of ``("nucleus", "cell")``.
+        channel_reduce: for RGB(A) channel images (false-colour TIFFs): ``"max"`` over R, G, B, a channel
+            index, or None to refuse colour images.
+        mask_threshold: a mask pixel belongs to the object when its value is above this.
+        fill_holes: fill holes of every mask (for datasets whose object files are closed outlines).
+        spacing: (y, x) in um written to the label files; None uses the spacing of the cell image.
+        test_images: optional pattern matched against the cell images' paths: matching samples form the
+            datalist's ``test`` section (a published split); otherwise ``test_fraction`` is drawn.
+        val_fraction: share of the (non-test) samples drawn for ``validation``.
+        test_fraction: share of the samples drawn for ``test`` when ``test_images`` is not given.
+        seed: seed of the random split.
+
+    Returns:
+        the number of samples written.
+
+    Raises:
+        ValueError: naming the file: a channel image that is not 2D single-channel, a nucleus image or a
+            mask whose shape differs from the cell image, a sample without or with several nucleus images,
+            an unreadable file; or a pattern that matches nothing.
+    """
+    order = tuple(channel_order)
+    if sorted(order) != sorted(_TWO_CHANNEL_NAMES):
+        raise ValueError(f"channel_order must be a permutation of {_TWO_CHANNEL_NAMES}, got {channel_order!r}.")
+    _check_channel_reduce(channel_reduce)
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    samples = _Samples(raw_dir, cell_images)
+    nucleus_files = samples.companions(nucleus_images)
+    cell_mask_files, nucleus_mask_files = samples.companions(cell_masks), samples.companions(nucleus_masks)
+    test_pattern = _PathPattern(test_images) if test_images is not None else None
+    written, test_ids, skipped = 0, set(), {"cell masks": [], "nucleus masks": []}
+    for sample_id, key, cell_path in samples.items:
+        cell_paths, nucleus_paths = cell_mask_files(key), nucleus_mask_files(key)
+        if not cell_paths or not nucleus_paths:
+            skipped["cell masks" if not cell_paths else "nucleus masks"].append(sample_id)
+            continue
+        found = nucleus_files(key)
+        if len(found) != 1:
+            problem = "no nucleus image matches" if not found else f"several nucleus images ({found}) match"
+            raise ValueError(f"{cell_path}: {problem} the pattern {nucleus_images!r} for this cell image.")
+        cell = _one_channel_2d(cell_path, channel_reduce, "cell")
+        nucleus = _one_channel_2d(found[0], channel_reduce, "nucleus")
+        if nucleus.shape != cell.shape:
+            raise ValueError(
+                f"{found[0]}: nucleus image shape {nucleus.shape} differs from the cell image {cell_path} "
+                f"shape {cell.shape}."
+            )
+        cells = _instances_from_masks(cell_paths, cell.shape, cell_path, mask_threshold, fill_holes)
+        nuclei = _instances_from_masks(nucleus_paths, cell.shape, found[0], mask_threshold, fill_holes)
+        planes = {"nucleus": nucleus.array, "cell": cell.array}
+        chosen = _resolve_spacing(spacing, cell)
+        write_image(out_dir / IMAGES_DIR / f"{sample_id}.tif", np.stack([planes[name] for name in order]), rgb=False)
+        write_image(out_dir / LABELS_DIR / f"{sample_id}.tif", _label_dtype(cells), spacing=chosen, rgb=False)
+        write_image(out_dir / NUCLEI_DIR / f"{sample_id}.tif", _label_dtype(nuclei), spacing=chosen, rgb=False)
+        if test_pattern is not None and test_pattern.regex.fullmatch(cell_path.relative_to(raw_dir).as_posix()):
+            test_ids.add(sample_id)
+        written += 1
+    for kind, ids in skipped.items():
+        _report_skipped(kind, ids)
+    if not written:
+        raise ValueError(f"{raw_dir}: no image matching {cell_images!r} has both cell and nucleus masks.")
+    if test_pattern is not None and not test_ids:
+        raise ValueError(f"{raw_dir}: no converted cell image matches the test pattern {test_images!r}.")
+    datalist = _two_channel_datalist(out_dir, test_ids, val_fraction, test_fraction, seed)
+    write_datalist(out_dir / "datalist.json", datalist)
+    return written
+
+
 CONVERTERS: dict[str, Callable[..., int]] = {
     "dsb2018": convert_dsb2018,
     "dsb2018_rle": convert_dsb2018_rle,
     "paired_files": convert_paired_files,
     "per_object_masks": convert_per_object_masks,
+    "two_channel_cells": convert_two_channel_cells,
 }
 
 
