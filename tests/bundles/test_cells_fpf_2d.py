@@ -138,3 +138,44 @@ def test_metadata_declares_the_channel_order():
     meta = BUNDLE / "configs" / "metadata.json"
     channels = json.loads(meta.read_text())["network_data_format"]["inputs"]["image"]["channel_def"]
     assert channels == {"0": "nucleus stain", "1": "cell (cytoplasm) stain"}
+
+
+def _bbbc020_like_folder(raw: Path, n: int) -> None:
+    """cells2d phantoms written in BBBC020's published layout: false-colour ``<field>_c1.TIF`` (cell, red) and
+    ``<field>_c5.TIF`` (DAPI, blue), one mask file per cell and per nucleus in the two outline folders."""
+    from cellbundles.synth.cells import cells2d
+
+    for index in range(n):
+        sample = cells2d(shape=(128, 128), n_cells=5, seed=index)
+        field = f"jw-1h {index}"
+        for channel, suffix, colour in ((0, "c5", 2), (1, "c1", 0)):
+            rgb = np.zeros((128, 128, 3), dtype=np.uint8)
+            rgb[..., colour] = np.clip(sample["image"][channel] * 200, 0, 255).astype(np.uint8)
+            write_image(raw / "bbbc020_images" / "BBBC020_v1_images" / field / f"{field}_{suffix}.TIF", rgb, rgb=True)
+        for key, folder, suffix in (
+            ("cell_labels", "bbbc020_outlines_cells/BBBC020_v1_outlines_cells", "c1"),
+            ("nucleus_labels", "bbbc020_outlines_nuclei/BBC020_v1_outlines_nuclei", "c5"),
+        ):
+            for object_id in range(1, int(sample[key].max()) + 1):
+                mask = (sample[key] == object_id).astype(np.uint8) * 255
+                write_image(raw / folder / f"{field}_{suffix}_{object_id}.TIF", mask)
+
+
+@pytest.mark.slow
+def test_both_stages_train_on_a_converted_bbbc020_folder(tmp_path):
+    """A user with BBBC020's files: the manifest's two_channel conversion, then one command per stage."""
+    from cellbundles.data.convert import run_converter
+    from cellbundles.data.manifest import load_manifest
+
+    _bbbc020_like_folder(tmp_path / "raw", 5)
+    (step,) = [step for step in load_manifest("bbbc020")["conversion"] if step["subset"] == "two_channel"]
+    dataset = tmp_path / "two_channel"
+    assert run_converter(step["converter"], tmp_path / "raw", dataset, step["parameters"]) == 5
+    real_data = ["--data_source", "datalist"]
+    log = _train(TRAIN_NUCLEUS, dataset, tmp_path / "nucleus", 1, *real_data)
+    assert "Iter: 2/2" in log and "Key metric: val_mask_ap" in log
+    assert len(list((dataset / "images").iterdir())) == 5  # no phantoms written into the real data
+    nucleus_weights = str(tmp_path / "nucleus" / "models" / "model.pt")
+    log = _train(TRAIN, dataset, tmp_path / "cells", 1, *real_data, "--nucleus_weights", nucleus_weights)
+    assert "Iter: 2/2" in log and "Key metric: val_mask_ap" in log
+    assert (tmp_path / "cells" / "models" / "model.pt").is_file()
