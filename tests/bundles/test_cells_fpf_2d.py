@@ -179,3 +179,13 @@ def test_both_stages_train_on_a_converted_bbbc020_folder(tmp_path):
     log = _train(TRAIN, dataset, tmp_path / "cells", 1, *real_data, "--nucleus_weights", nucleus_weights)
     assert "Iter: 2/2" in log and "Key metric: val_mask_ap" in log
     assert (tmp_path / "cells" / "models" / "model.pt").is_file()
+
+
+@pytest.mark.slow
+def test_verify_net_in_out_passes_for_the_instance_label_view_of_the_network():
+    """Two-channel input (metadata ``num_channels`` 2) -> ``(1, 1, H, W)`` uint16 cell labels through
+    ``network_instances``, as for ``nuclei_maskrcnn_2d``."""
+    args = ["--meta_file", "configs/metadata.json", "--config_file", "configs/inference.json", "--bundle_root", "."]
+    args += ["--any", "64", "--device", "cpu"]
+    _, log = run_monai_bundle("verify_net_in_out", "network_instances", *args, cwd=BUNDLE)
+    assert "data shape of network is verified with no error" in log

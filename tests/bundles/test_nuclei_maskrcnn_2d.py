@@ -132,3 +132,15 @@ def test_inference_writes_instances_scores_overlay_and_summary(tiny_datalist, ti
     assert (out / f"{stem}_overlay.png").is_file()
     (entry,) = json.loads((out / "summary.json").read_text())["images"]
     assert entry["n_instances"] == len(rows)
+
+
+@pytest.mark.slow
+def test_verify_net_in_out_passes_for_the_instance_label_view_of_the_network():
+    """``network_instances`` (tensor in, uint16 instance labels out) satisfies MONAI's verifier; the bare
+    detector cannot, since it returns a list of per-image detection dictionaries."""
+    args = ["--meta_file", "configs/metadata.json", "--config_file", "configs/inference.json", "--bundle_root", "."]
+    args += ["--any", "64", "--device", "cpu"]
+    _, log = run_monai_bundle("verify_net_in_out", "network_instances", *args, cwd=BUNDLE)
+    assert "data shape of network is verified with no error" in log
+    code, log = run_monai_bundle("verify_net_in_out", "network_def", *args, cwd=BUNDLE, check=False)
+    assert code != 0 and "'list' object has no attribute 'shape'" in log

@@ -95,3 +95,10 @@ def test_torchscript_of_the_inference_model_matches_eager(fusion):
     (eager,) = model(images)
     torch.testing.assert_close(scripted["scores"], eager["scores"])
     torch.testing.assert_close(scripted["masks"], eager["masks"])
+
+
+def test_torch_export_fails_on_the_data_dependent_number_of_detections():
+    model = FPFMaskRCNN(fusion="add", detections_per_img=5, **SMALL).eval()
+    with pytest.raises(Exception, match="data-dependent") as error:
+        torch.export.export(model, ([torch.rand(2, 64, 64)],))
+    assert "batched_nms" in str(error.value)

@@ -88,3 +88,11 @@ def test_torchscript_of_the_inference_model_matches_eager():
     for key, value in eager.items():
         torch.testing.assert_close(scripted_out[0][key], value)
     assert isinstance(model.roi_heads, type(ReducedMaskRCNN().roi_heads))  # the original keeps its weighted heads
+
+
+def test_torch_export_fails_on_the_data_dependent_number_of_detections():
+    """Why the bundles ship TorchScript (above) and not ``torch.export``: the boxes surviving NMS are data-dependent."""
+    model = ReducedMaskRCNN(detections_per_img=5, widths=(8, 16, 32, 64), fpn_channels=32, mask_head_channels=16)
+    with pytest.raises(Exception, match="data-dependent") as error:
+        torch.export.export(model.eval(), ([torch.rand(1, 64, 64)],))
+    assert "batched_nms" in str(error.value)

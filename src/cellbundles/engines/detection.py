@@ -19,9 +19,9 @@ from monai.engines import PrepareBatch
 from monai.inferers import Inferer
 from monai.utils import convert_to_tensor
 
-from cellbundles.postprocess import paint_instances
+from cellbundles.postprocess import paint_instances, relabel_by_rank
 
-__all__ = ["DetectionInferer", "PrepareDetectionBatch"]
+__all__ = ["DetectionInferer", "InstanceLabelNetwork", "PrepareDetectionBatch"]
 
 
 class PrepareDetectionBatch(PrepareBatch):
@@ -102,3 +102,54 @@ class DetectionInferer(Inferer):
             scores[index, :n_found] = found["scores"].detach().cpu().float()
         device = images[0].device
         return {"instances": instances.to(device), "boxes": boxes.to(device), "scores": scores.to(device)}
+
+
+class InstanceLabelNetwork(nn.Module):
+    """A torchvision instance-segmentation model seen as tensor in, tensor out: ``(B, C, H, W)`` images ->
+    ``(B, 1, H, W)`` uint16 instance labels.
+
+    Detection models return a list of per-image dictionaries of varying length (boxes, labels, scores,
+    masks), which MONAI's ``verify_net_in_out`` and other tensor-only callers cannot check. This wrapper
+    runs :class:`DetectionInferer` and then what the bundles' post-processing does to reach ``pred``
+    (:func:`cellbundles.postprocess.relabel_by_rank`): ids ``1..K`` in decreasing score order,
+    detections under ``min_score`` and objects under ``min_size`` pixels removed. The FPF bundle's
+    optional cell rules are not applied. The painting runs in numpy, so the wrapper is neither
+    differentiable nor scriptable; script the wrapped network instead
+    (:func:`cellbundles.networks.maskrcnn.script_for_inference`).
+
+    Args:
+        network: a torchvision ``MaskRCNN`` (e.g. ``ReducedMaskRCNN``, ``FPFMaskRCNN``).
+        mask_threshold: mask probability from which a pixel belongs to a detection.
+        min_score: lowest detection score kept.
+        min_size: smallest object kept, in pixels.
+        max_detections: at least the network's detections per image.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        mask_threshold: float = 0.5,
+        min_score: float = 0.0,
+        min_size: int = 0,
+        max_detections: int = 400,
+    ) -> None:
+        super().__init__()
+        self.network = network
+        self.inferer = DetectionInferer(mask_threshold=mask_threshold, max_detections=max_detections)
+        self.min_score = min_score
+        self.min_size = min_size
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4:
+            raise ValueError(f"expected a (B, C, H, W) batch of images, got shape {tuple(images.shape)}.")
+        detections = self.inferer(images, self.network)
+        scores = detections["scores"].detach().cpu().numpy()
+        painted = detections["instances"].detach().cpu().numpy()
+        labels = np.zeros(painted.shape, dtype=np.uint16)
+        for index in range(painted.shape[0]):
+            real = ~np.isnan(scores[index])
+            relabelled, _ = relabel_by_rank(
+                painted[index, 0], scores[index][real], min_size=self.min_size, min_score=self.min_score
+            )
+            labels[index, 0] = relabelled
+        return torch.from_numpy(labels).to(images.device)
