@@ -9,7 +9,7 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
-from cellbundles.io import read_image
+from cellbundles.io import read_image, write_image
 from cellbundles.transforms import GANPhantomd, PairedTargetsd, SavePairedCropsd, write_pairs_datalist
 
 
@@ -57,3 +57,20 @@ def test_crops_in_the_canonical_layout_and_their_datalist(tmp_path):
     assert datalist["training"][0]["shapemarker"] == "shapemarker/vol_000.tif"
     with pytest.raises(ValueError, match="give 4 keys"):
         SavePairedCropsd(["synthetic"], tmp_path)
+
+
+def test_write_raw_pairs_blurs_the_labels_of_a_pairs_dataset_without_the_gan(tmp_path):
+    from cellbundles.transforms import write_raw_pairs
+
+    labels = np.zeros((8, 16, 16), np.uint16)
+    labels[2:6, 4:12, 4:12] = 1
+    pairs = tmp_path / "pairs"
+    for folder in ("images", "labels", "contour", "shapemarker"):
+        write_image(pairs / folder / "a_000.tif", labels.astype(np.float32) if folder == "images" else labels, (1.75, 0.8, 0.8))
+    (pairs / "datalist.json").write_text('{"training": [{"image": "images/a_000.tif", "label": "labels/a_000.tif"}]}')
+    datalist = write_raw_pairs(pairs, tmp_path / "raw", psf_sigma=1.0, noise_std=0.0)
+    assert datalist.read_text() == (pairs / "datalist.json").read_text()
+    image, spacing = read_image(tmp_path / "raw" / "images" / "a_000.tif")
+    assert spacing == pytest.approx((1.75, 0.8, 0.8))
+    assert 0.5 < image[4, 8, 8] <= 1.0 and image[0, 0, 0] < 0.01 and 0.0 < image[4, 3, 8] < image[4, 8, 8]
+    np.testing.assert_array_equal(read_image(tmp_path / "raw" / "labels" / "a_000.tif")[0], labels)

@@ -43,3 +43,7 @@ from .size import equivalent_diameters_um, median_diameter_um  # noqa: E402
 
 __all__ += ["DIAMETER_METHODS", "THRESHOLD_METHODS", "classical_instances", "estimate_nucleus_diameter"]
 __all__ += ["equivalent_diameters_um", "median_diameter_um"]
+
+from .shape import SHAPE_CLASSES, nucleus_shapes  # noqa: E402
+
+__all__ += ["SHAPE_CLASSES", "nucleus_shapes"]

@@ -208,12 +208,18 @@ from .recyclegan import (  # noqa: E402
     SavePairedCropsD,
     SavePairedCropsDict,
     write_pairs_datalist,
+    write_raw_pairs,
 )
 
 __all__ += ["PAIR_FOLDERS", "GANPhantomd", "GANPhantomD", "GANPhantomDict", "PairedTargetsd", "PairedTargetsD"]
 __all__ += ["PairedTargetsDict", "SavePairedCropsd", "SavePairedCropsD", "SavePairedCropsDict", "write_pairs_datalist"]
+__all__ += ["write_raw_pairs"]
 
 from .cell_rules import CellRulesd, CellRulesD, CellRulesDict  # noqa: E402
 from .channels import PlanesToChannelsd, PlanesToChannelsD, PlanesToChannelsDict  # noqa: E402
 
 __all__ += ["CellRulesd", "CellRulesD", "CellRulesDict", "PlanesToChannelsd", "PlanesToChannelsD", "PlanesToChannelsDict"]
+
+from .shape import NucleusShapesd, NucleusShapesD, NucleusShapesDict  # noqa: E402
+
+__all__ += ["NucleusShapesD", "NucleusShapesDict", "NucleusShapesd"]

@@ -9,6 +9,7 @@ Reference:
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from monai.utils import convert_to_numpy
 from scipy import ndimage
 
 from cellbundles.data import build_datalist, write_datalist
-from cellbundles.io import image_stem, write_image
+from cellbundles.io import image_stem, read_image, write_image
 from cellbundles.synth import gan_phantom3d, paired_targets
 
 from .outputs import spacing_from_affine
@@ -40,6 +41,7 @@ __all__ = [
     "SavePairedCropsD",
     "SavePairedCropsDict",
     "write_pairs_datalist",
+    "write_raw_pairs",
 ]
 
 PAIR_FOLDERS = ("images", "labels", "contour", "shapemarker")
@@ -224,6 +226,34 @@ def write_pairs_datalist(output_dir: str | os.PathLike, val_fraction: float = 0.
             name = Path(item["image"]).name
             item.update({folder: f"{folder}/{name}" for folder in PAIR_FOLDERS[2:]})
     write_datalist(output_dir / "datalist.json", datalist)
+    return output_dir / "datalist.json"
+
+
+def write_raw_pairs(
+    pairs_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    psf_sigma: float | Sequence[float] = 2.0,
+    noise_std: float = 0.05,
+    seed: int = 0,
+) -> Path:
+    """A copy of a pairs dataset without the GAN: each image is its labels' I_binary blurred by the PSF (the GAN's
+    input, in ``[0, 1]``) plus Gaussian noise of ``noise_std``; labels, contours, shape markers and the datalist are
+    copied. The "raw phantoms" that a segmentation network trained on the GAN's pairs is compared with.
+
+    Returns:
+        the datalist of the copy.
+    """
+    pairs_dir, output_dir = Path(pairs_dir), Path(output_dir)
+    rng = np.random.default_rng(seed)
+    for label_file in sorted((pairs_dir / "labels").iterdir()):
+        labels, spacing = read_image(label_file)
+        blurred = ndimage.gaussian_filter((labels > 0).astype(np.float32), psf_sigma, mode="constant")
+        image = np.clip(blurred, 0.0, 1.0) + rng.normal(0.0, noise_std, labels.shape).astype(np.float32)
+        write_image(output_dir / "images" / label_file.name, image.astype(np.float32), spacing)
+        for folder in PAIR_FOLDERS[1:]:
+            (output_dir / folder).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(pairs_dir / folder / label_file.name, output_dir / folder / label_file.name)
+    shutil.copyfile(pairs_dir / "datalist.json", output_dir / "datalist.json")
     return output_dir / "datalist.json"
 
 
