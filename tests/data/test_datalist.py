@@ -131,3 +131,16 @@ def test_stratified_split_keeps_group_proportions(tmp_path):
 def test_stratified_split_rejects_bad_fractions(dataset):
     with pytest.raises(ValueError, match="val_fraction"):
         build_datalist(dataset, val_fraction=1.2, strata={})
+
+
+def test_given_test_ids_form_the_test_section(dataset):
+    datalist = build_datalist(dataset, val_fraction=0.25, seed=1, test_ids={"s03", "s07"})
+    assert _ids(datalist["test"]) == ["s03", "s07"]
+    assert len(datalist["validation"]) == 2  # 25 % of the eight others
+    rest = _ids(datalist["training"]) + _ids(datalist["validation"])
+    assert sorted(rest) == [f"s{index:02d}" for index in range(10) if index not in (3, 7)]
+    assert datalist == build_datalist(dataset, val_fraction=0.25, seed=1, test_ids=["s07", "s03"])
+    with pytest.raises(ValueError, match="test_ids not found in images/: nope"):
+        build_datalist(dataset, test_ids={"s03", "nope"})
+    with pytest.raises(ValueError, match="leave test_fraction at 0"):
+        build_datalist(dataset, test_fraction=0.1, test_ids={"s03"})

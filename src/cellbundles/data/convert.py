@@ -287,6 +287,24 @@ def _write_centroids(path: Path, markers: np.ndarray, labels: np.ndarray, spacin
     )
 
 
+def _instances_from_masks(
+    paths: Sequence[Path], shape: tuple[int, ...], image_path: Path, threshold: float, fill_holes: bool = False
+) -> np.ndarray:
+    """Merge one binary mask file per object into instance labels 1..N (sorted file order, earlier wins)."""
+    from scipy import ndimage
+
+    labels = np.zeros(shape, dtype=np.uint32)
+    for object_id, mask_path in enumerate(paths, start=1):
+        mask = _read_mask(mask_path)
+        if mask.shape != shape:
+            raise ValueError(f"{mask_path}: mask shape {mask.shape} differs from the image {image_path} shape {shape}.")
+        foreground = mask > threshold
+        if fill_holes:
+            foreground = ndimage.binary_fill_holes(foreground)
+        labels[foreground & (labels == 0)] = object_id
+    return labels
+
+
 def convert_per_object_masks(
     raw_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -330,14 +348,7 @@ def convert_per_object_masks(
             skipped.append(sample_id)
             continue
         image = _Image(image_path, channel_reduce)
-        labels = np.zeros(image.shape, dtype=np.uint32)
-        for object_id, mask_path in enumerate(paths, start=1):
-            mask = _read_mask(mask_path)
-            if mask.shape != image.shape:
-                raise ValueError(
-                    f"{mask_path}: mask shape {mask.shape} differs from the image {image_path} shape {image.shape}."
-                )
-            labels[(mask > mask_threshold) & (labels == 0)] = object_id
+        labels = _instances_from_masks(paths, image.shape, image_path, mask_threshold)
         _write_sample(Path(out_dir), sample_id, image, labels, _resolve_spacing(spacing, image), image_format)
         written += 1
     _report_skipped("object masks", skipped)
@@ -572,44 +583,6 @@ def _one_channel_2d(path: Path, channel_reduce: str | int | None, what: str) -> 
     return image
 
 
-def _instances_from_masks(
-    paths: Sequence[Path], shape: tuple[int, ...], image_path: Path, threshold: float, fill_holes: bool
-) -> np.ndarray:
-    """Merge one binary mask file per object into instance labels 1..N (sorted file order, earlier wins)."""
-    from scipy import ndimage
-
-    labels = np.zeros(shape, dtype=np.uint32)
-    for object_id, mask_path in enumerate(paths, start=1):
-        mask = _read_mask(mask_path)
-        if mask.shape != shape:
-            raise ValueError(f"{mask_path}: mask shape {mask.shape} differs from the image {image_path} shape {shape}.")
-        foreground = mask > threshold
-        if fill_holes:
-            foreground = ndimage.binary_fill_holes(foreground)
-        labels[foreground & (labels == 0)] = object_id
-    return labels
-
-
-def _two_channel_datalist(
-    out_dir: Path, test_ids: set[str], val_fraction: float, test_fraction: float, seed: int
-) -> dict[str, Any]:
-    """The datalist of a converted two-channel dataset: ``test`` is ``test_ids`` when given, else drawn."""
-    if not test_ids:
-        return build_datalist(out_dir, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
-    datalist = build_datalist(out_dir, val_fraction=0.0, test_fraction=0.0, seed=seed)
-    items = datalist["training"]
-    test = [item for item in items if image_stem(item["image"]) in test_ids]
-    rest = [item for item in items if image_stem(item["image"]) not in test_ids]
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}.")
-    n_val = min(max(1, round(val_fraction * len(rest))), len(rest) - 1) if val_fraction > 0 and len(rest) > 1 else 0
-    chosen = set(np.random.default_rng(seed).permutation(len(rest))[:n_val].tolist())
-    datalist["training"] = [item for index, item in enumerate(rest) if index not in chosen]
-    datalist["validation"] = [item for index, item in enumerate(rest) if index in chosen]
-    datalist["test"] = test
-    return datalist
-
-
 def convert_two_channel_cells(
     raw_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -713,7 +686,9 @@ def convert_two_channel_cells(
         raise ValueError(f"{raw_dir}: no image matching {cell_images!r} has both cell and nucleus masks.")
     if test_pattern is not None and not test_ids:
         raise ValueError(f"{raw_dir}: no converted cell image matches the test pattern {test_images!r}.")
-    datalist = _two_channel_datalist(out_dir, test_ids, val_fraction, test_fraction, seed)
+    datalist = build_datalist(
+        out_dir, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, test_ids=test_ids or None
+    )
     write_datalist(out_dir / "datalist.json", datalist)
     return written
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cellbundles.data.layout import find_samples
+from cellbundles.data.layout import IMAGES_DIR, find_samples
 from cellbundles.io import atomic_write, read_spacing
 
 __all__ = ["DATALIST_SECTIONS", "PATH_KEYS", "build_datalist", "write_datalist", "load_datalist"]
@@ -91,6 +91,7 @@ def build_datalist(
     test_fraction: float = 0.0,
     seed: int = 0,
     strata: Mapping[str, str] | None = None,
+    test_ids: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Build a decathlon-style datalist of a dataset folder in the canonical layout, with a random split.
 
@@ -99,8 +100,9 @@ def build_datalist(
     rest to ``training``; each section is then sorted by id. A non-zero fraction gets at least one sample
     as long as one training sample remains. With ``strata`` (sample id -> group name, e.g. image type and
     size), the split is drawn within each group with rounded fractions, so every section keeps the
-    groups' proportions (groups too small for a rounded share stay in ``training``). Spacing is read from
-    the file headers only (no pixel data).
+    groups' proportions (groups too small for a rounded share stay in ``training``). With ``test_ids`` (a
+    published test split) those samples form ``test`` and ``validation`` is drawn from the others.
+    Spacing is read from the file headers only (no pixel data).
 
     Args:
         root: dataset folder (see :func:`cellbundles.data.layout.find_samples`).
@@ -109,6 +111,7 @@ def build_datalist(
         seed: seed of the shuffle.
         strata: optional group of every sample id, for a stratified split; ids missing from it form
             one group of their own.
+        test_ids: optional ids of the ``test`` section; excludes ``test_fraction`` and ``strata``.
 
     Returns:
         ``{"name", "spacing_unit": "um", "training", "validation", "test"}`` (see the module docstring).
@@ -116,11 +119,22 @@ def build_datalist(
     Raises:
         FileNotFoundError / ValueError: from :func:`~cellbundles.data.layout.find_samples` and the
             header readers; ValueError for fractions outside [0, 1), summing to 1 or more, or leaving
-            no training sample.
+            no training sample; unknown ``test_ids``.
     """
     root = Path(root)
     samples = find_samples(root)
-    if strata is None:
+    if test_ids is not None:
+        if test_fraction or strata is not None:
+            raise ValueError("test_ids gives the test section: leave test_fraction at 0 and strata at None.")
+        unknown = sorted(set(test_ids) - {sample["id"] for sample in samples})
+        if unknown:
+            raise ValueError(f"{root}: test_ids not found in {IMAGES_DIR}/: {', '.join(unknown[:5])}.")
+        is_test = np.asarray([sample["id"] in set(test_ids) for sample in samples], dtype=bool)
+        rest = np.flatnonzero(~is_test)
+        n_val, _ = _section_sizes(len(rest), val_fraction, 0.0)
+        sections = _split(rest, n_val, 0, np.random.default_rng(seed))
+        sections["test"] = np.flatnonzero(is_test)
+    elif strata is None:
         n_val, n_test = _section_sizes(len(samples), val_fraction, test_fraction)
         sections = _split(np.arange(len(samples)), n_val, n_test, np.random.default_rng(seed))
     else:
