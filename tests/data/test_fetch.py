@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -385,6 +386,18 @@ def test_fetch_dataset_without_conversion_and_with_bad_checksum(server, tmp_path
     with pytest.raises(ValueError, match="sha256 mismatch"):
         fetch_dataset(manifest, other, progress=False)
     assert not (other / "downloads" / "train.zip").exists() and not (other / "raw" / "train").exists()
+
+
+def test_files_placed_under_raw_are_converted_without_downloading(server, tmp_path, dsb_manifest):
+    manifest, grey = dsb_manifest
+    fetch_dataset(manifest, tmp_path / "first", convert=False, progress=False)
+    dest = tmp_path / "by_hand"
+    shutil.copytree(tmp_path / "first" / "raw", dest / "raw")  # e.g. archives extracted elsewhere
+    before = len(server.requests)
+    subsets = fetch_dataset(manifest, dest, progress=False)
+    assert len(server.requests) == before and not (dest / "downloads").exists()
+    image, _ = read_image(subsets["train"] / "images" / "aaa.tif")
+    np.testing.assert_array_equal(image, grey)
 
 
 def test_fetch_refuses_an_invalid_manifest_before_downloading(server, tmp_path, dsb_manifest):

@@ -365,7 +365,9 @@ def fetch_dataset(
 
     Steps already done by an earlier run (a verified download, an extracted folder, a converted subset)
     are skipped, so the call can be repeated after an interruption. See the module docstring for the
-    folder layout under ``dest``.
+    folder layout under ``dest``. A file whose ``raw/`` entry exists is not downloaded at all, so data
+    obtained elsewhere can be placed under ``raw/`` (or, as published, under ``downloads/``) and converted
+    without network access.
 
     Args:
         name_or_manifest: a manifest name, a path to a manifest JSON file, or an already loaded manifest dict.
@@ -387,6 +389,9 @@ def fetch_dataset(
     downloads, raw_dir = dest / DOWNLOADS_DIR, dest / RAW_DIR
     raw_dir.mkdir(parents=True, exist_ok=True)
     for entry in manifest["files"]:
+        target = raw_dir / raw_entry_name(entry)
+        if target.exists():  # extracted by an earlier run, or placed there by hand (no download needed)
+            continue
         local = download(
             entry["url"],
             downloads / entry["filename"],
@@ -394,9 +399,6 @@ def fetch_dataset(
             size_bytes=entry["size_bytes"],
             progress=progress,
         )
-        target = raw_dir / raw_entry_name(entry)
-        if target.exists():
-            continue
         if is_archive_entry(entry):
             sys.stderr.write(f"extracting {local.name} -> {target}\n")
             safe_extract(local, target)
