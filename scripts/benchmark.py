@@ -562,17 +562,18 @@ def volume_scores(labels: np.ndarray, instances: np.ndarray, spacing: tuple[floa
     }
 
 
-def _score_folder(dataset: Path, output_dir: Path) -> list[dict]:
-    """Scores of every ``<stem>_instances`` written in ``output_dir`` against ``dataset/labels``."""
+def _score_folder(dataset: Path, output_dir: Path, score: Callable = volume_scores, spacing=None) -> list[dict]:
+    """Scores of every ``<stem>_instances`` written in ``output_dir`` against ``dataset/labels`` (``score(labels,
+    instances, spacing)``; ``spacing`` for label files without a voxel size)."""
     from cellbundles.io import read_image
     from cellbundles.io.image import image_stem
 
     rows = []
     for label_file in sorted((dataset / "labels").iterdir()):
         stem = image_stem(label_file)
-        labels, spacing = read_image(label_file)
+        labels, file_spacing = read_image(label_file)
         predicted = next(output_dir.glob(f"{stem}_instances.*"))
-        rows.append({"volume": stem, **volume_scores(labels, read_image(predicted)[0], spacing)})
+        rows.append({"volume": stem, **score(labels, read_image(predicted)[0], file_spacing or spacing)})
     return rows
 
 
@@ -590,9 +591,8 @@ def _diameter_errors(dataset: Path) -> dict:
     return {method: round(float(np.median(np.abs(values))), 3) for method, values in errors.items()}
 
 
-def _aggregate(rows: list[dict]) -> dict:
+def _aggregate(rows: list[dict], keys: tuple[str, ...] = ("instance_f1", "centroid_f1", "dice", "count_error")) -> dict:
     """Mean and worst volume (lowest instance F1) of per-volume scores."""
-    keys = ("instance_f1", "centroid_f1", "dice", "count_error")
     worst = min(rows, key=lambda row: row["instance_f1"])
     return {
         "mean": {key: round(float(np.mean([row[key] for row in rows])), 3) for key in keys},
@@ -928,6 +928,233 @@ def add_fpf_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# section "recyclegan": seed 001's proof, M1 trained on GAN pairs vs on the same phantoms without the GAN
+
+SHAPE_BUNDLE = REPO_ROOT / "bundles" / "nuclei_shape_3d"
+RECYCLEGAN_BUNDLE = REPO_ROOT / "bundles" / "nuclei_recyclegan_3d"
+RECYCLEGAN_FIGURE = "recyclegan_real_vs_generated.png"
+SHAPE_ARMS = {"gan": "M1 trained on GAN pairs", "raw": "M1 trained on raw phantoms (no GAN)"}
+#: method -> (label, bundle, configs); the shape arms read their weights from ``<work>/runs/<method>``
+RECYCLEGAN_METHODS = {
+    **{arm: (label, SHAPE_BUNDLE, ["inference.json"]) for arm, label in SHAPE_ARMS.items()},
+    "baseline": ("classical baseline (nuclei_segdet_3d baseline.json)", SEGDET_BUNDLE, ["inference.json", "baseline.json"]),
+    "segdet": ("nuclei_segdet_3d (shipped)", SEGDET_BUNDLE, ["inference.json"]),
+}
+#: real annotated data: name -> (folder below data/samples or --dataset_dir, voxel size for files without one,
+#: volume-name prefixes kept (None: all), how the methods saw it)
+RECYCLEGAN_REAL_SETS = {
+    "BBBC050 embryos, all 50 volumes": ("bbbc050_mouse_embryo_3d", None, None,
+                                        "images (no labels) trained the GAN; labels of Emb01, Emb03-08 fine-tuned nuclei_segdet_3d"),
+    "BBBC050 Emb10, Emb11 (10 volumes)": ("bbbc050_mouse_embryo_3d", None, ("Emb10", "Emb11"),
+                                          "images trained the GAN; held out of nuclei_segdet_3d"),
+    "QCANet embryo 8_cell_stage": ("qcanet_mouse_embryo_3d", (1.75, 0.8, 0.8), None, "held out of all training"),
+    "GoNuclear ovule 1135": ("gonuclear_ovule_3d", None, None, "its low-x half fine-tuned nuclei_segdet_3d"),
+}  # fmt: skip
+SHAPE_SCORE_KEYS = ("instance_f1", "object_precision", "object_recall", "object_f1", "dice", "count_error")
+
+
+def shape_scores(labels: np.ndarray, instances: np.ndarray, spacing: tuple[float, ...]) -> dict:
+    """:func:`volume_scores` and the seed's object P / R / F1 (>= 50 % of the true nucleus covered, predicted
+    objects under 50 voxels removed)."""
+    from cellbundles.metrics import object_overlap_prf
+
+    objects = object_overlap_prf(labels.astype(np.int64), instances.astype(np.int64), 0.5, 50)
+    return {**volume_scores(labels, instances, spacing), "object_precision": float(objects.precision),
+            "object_recall": float(objects.recall), "object_f1": float(objects.f1)}  # fmt: skip
+
+
+def _recyclegan_data(args: argparse.Namespace, work: Path) -> dict[str, tuple[Path, tuple | None, str]]:
+    """Name -> (dataset folder in the canonical layout, voxel size for files without one, provenance); a subset of
+    volumes is linked into ``work/real/``."""
+    roots = [args.dataset_dir] if args.dataset_dir else []
+    datasets = {}
+    for name, (folder, spacing, prefixes, provenance) in RECYCLEGAN_REAL_SETS.items():
+        source = next((root / folder for root in [*roots, REPO_ROOT / "data" / "samples"] if (root / folder / "labels").is_dir()), None)
+        if source is None:
+            continue
+        if prefixes is not None:
+            subset = work / "real" / name.split()[0] / "_".join(prefixes)
+            for sub in ("images", "labels"):
+                (subset / sub).mkdir(parents=True, exist_ok=True)
+                for path in sorted((source / sub).iterdir()):
+                    if path.name.startswith(prefixes) and not (subset / sub / path.name).exists():
+                        (subset / sub / path.name).symlink_to(path.resolve())
+            source = subset
+        datasets[name] = (source, spacing, provenance)
+    return datasets
+
+
+def _train_shape_arm(args: argparse.Namespace, arm: str, dataset_dir: Path) -> dict:
+    """Train M1 / M2 of one arm into ``work/runs/<arm>`` unless its ``timing.json`` exists; minutes and iterations."""
+    import torch
+
+    run = args.work / "runs" / arm
+    timing = run / "timing.json"
+    if not timing.exists():
+        overrides = {"dataset_dir": str(dataset_dir), "ckpt_dir": str(run), "output_dir": str(run / "eval"),
+                     "time_limit_minutes": args.train_minutes, "max_epochs": args.max_epochs, "epoch_length": 25,
+                     "val_interval": 4}  # fmt: skip
+        if args.quick:
+            overrides.update({"max_epochs": 1, "epoch_length": 2, "val_interval": 1, "features": [2] * 6})
+        seconds = run_bundle(SHAPE_BUNDLE, ["train.json"], overrides, log_file=run / "train.log")
+        last = max(run.glob("checkpoint_epoch=*.pt"), key=os.path.getmtime)
+        iterations = torch.load(last, map_location="cpu", weights_only=False)["trainer"]["iteration"]
+        _write_text(timing, json.dumps({"train_seconds": round(seconds), "iterations": int(iterations)}) + "\n")
+    done = json.loads(timing.read_text())
+    return {"train_minutes": round(done["train_seconds"] / 60, 1), "iterations": done["iterations"]}
+
+
+def _normalised_intensities(path: Path) -> np.ndarray:
+    """A volume's voxels scaled to [0, 1] between its 1st and 99.8th percentiles (what the networks see)."""
+    from cellbundles.io import read_image
+
+    volume = read_image(path)[0].astype(np.float64)
+    low, high = np.percentile(volume, [1.0, 99.8])
+    return np.clip((volume - low) / max(high - low, 1e-12), 0.0, 1.0)
+
+
+def intensity_distances(real: list[Path], generated: list[Path], bins: int = 64) -> dict:
+    """Wasserstein-1 and Jensen-Shannon distances between the pooled normalised intensity histograms of two sets."""
+    from scipy.spatial.distance import jensenshannon
+    from scipy.stats import wasserstein_distance
+
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    histograms = [sum(np.histogram(_normalised_intensities(p), edges)[0] for p in paths).astype(np.float64) for paths in (real, generated)]
+    centres = (edges[:-1] + edges[1:]) / 2
+    return {"wasserstein": round(float(wasserstein_distance(centres, centres, *histograms)), 4),
+            "jensen_shannon": round(float(jensenshannon(*histograms, base=2)), 4)}  # fmt: skip
+
+
+def draw_real_vs_generated(rows: dict[str, list[Path]], path: Path) -> None:
+    """The middle xy slice of a few volumes of each set, one row per set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = max(len(paths) for paths in rows.values())
+    figure, axes = plt.subplots(len(rows), columns, figsize=(2.6 * columns, 2.8 * len(rows)), squeeze=False)
+    for row, (name, paths) in enumerate(rows.items()):
+        for column in range(columns):
+            axis = axes[row, column]
+            axis.axis("off")
+            if column < len(paths):
+                volume = _normalised_intensities(paths[column])
+                axis.imshow(volume[volume.shape[0] // 2], cmap="gray", vmin=0, vmax=1)
+                axis.set_title(f"{name}\n{paths[column].stem}" if column == 0 else paths[column].stem, fontsize=7)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def recyclegan_section(args: argparse.Namespace) -> tuple[dict, str]:
+    """Seed 001's proof: M1 trained on GAN pairs vs raw phantoms on real annotated volumes, beside the baseline and segdet."""
+    from cellbundles.transforms import write_raw_pairs
+
+    work = args.work
+    gan = work / "gan"
+    if not (gan / "pairs" / "datalist.json").exists():
+        n = 2 if args.quick else args.pair_volumes
+        run_bundle(RECYCLEGAN_BUNDLE, ["inference.json"], {"output_dir": str(gan), "n_samples": n}, log_file=work / "gan.log")
+    if not (work / "raw_pairs" / "datalist.json").exists():
+        write_raw_pairs(gan / "pairs", work / "raw_pairs")
+    training = {}
+    if not args.skip_training:
+        training = {arm: _train_shape_arm(args, arm, gan / "pairs" if arm == "gan" else work / "raw_pairs") for arm in SHAPE_ARMS}
+    methods = [m for m in args.methods if m not in SHAPE_ARMS or (work / "runs" / m / "model.pt").exists()]
+    rows: dict = {}
+    for name, (dataset, spacing, provenance) in _recyclegan_data(args, work).items():
+        row = {"provenance": provenance, "volumes": len(list((dataset / "labels").iterdir()))}
+        for method in methods:
+            label, bundle, configs = RECYCLEGAN_METHODS[method]
+            output = work / "eval" / method / "".join(c if c.isalnum() else "_" for c in name)
+            if not (output / "summary.json").exists():
+                overrides = {"dataset_dir": str(dataset / "images"), "output_dir": str(output)}
+                if spacing is not None:
+                    overrides["input_spacing"] = list(spacing)
+                if method in SHAPE_ARMS:
+                    overrides["ckpt_dir"] = str(work / "runs" / method)
+                    if args.quick:
+                        overrides["features"] = [2] * 6
+                run_bundle(bundle, configs, overrides, log_file=output.with_suffix(".log"))
+            seconds = json.loads((output / "summary.json").read_text())["total_seconds"]
+            row[label] = {**_aggregate(_score_folder(dataset, output, shape_scores, spacing), SHAPE_SCORE_KEYS), "seconds": seconds}
+            print(f"{name} / {label}: {row[label]['mean']}", flush=True)
+        rows[name] = row
+    real = sorted((args.dataset_dir / RECYCLEGAN_REAL_SETS["BBBC050 embryos, all 50 volumes"][0] / "images").glob("*.tif")) if args.dataset_dir else []
+    real = real or sorted((REPO_ROOT / "data" / "samples" / "qcanet_mouse_embryo_3d" / "images").glob("*.tif"))
+    synthetic = sorted((gan / "pairs" / "images").glob("*.tif"))  # the same crops in both sets
+    raw = [work / "raw_pairs" / "images" / path.name for path in synthetic]
+    distances = {"GAN pairs (I_syn)": intensity_distances(real, synthetic), "raw phantoms (the same crops)": intensity_distances(real, raw)}
+    figure_dir = (args.output_dir or (QUICK_OUTPUT_DIR if args.quick else FULL_OUTPUT_DIR)).parent / "figures"
+    draw_real_vs_generated({"real (BBBC050)" if args.dataset_dir else "real": real[::max(1, len(real) // 4)][:4],
+                            "GAN I_syn": synthetic[:16:4], "raw phantom": raw[:16:4]}, figure_dir / RECYCLEGAN_FIGURE)  # fmt: skip
+    labels = {method: RECYCLEGAN_METHODS[method][0] for method in methods}
+    results = {"quick": args.quick, "training": {SHAPE_ARMS[arm]: value for arm, value in training.items()},
+               "methods": labels, "rows": rows, "intensity_distance_to_real": distances,
+               "real_volumes_for_distance": len(real)}  # fmt: skip
+    return results, _recyclegan_markdown(results)
+
+
+def _recyclegan_markdown(results: dict) -> str:
+    methods = list(results["methods"].values())
+    gan, raw = SHAPE_ARMS["gan"], SHAPE_ARMS["raw"]
+    lines = []
+    if gan in methods and raw in methods:
+        verdicts = []
+        for name, row in results["rows"].items():
+            f1_gan, f1_raw = row[gan]["mean"]["instance_f1"], row[raw]["mean"]["instance_f1"]
+            best_other = max((row[m]["mean"]["instance_f1"], m) for m in methods if m not in (gan, raw))
+            verdicts.append(f"- {name}: GAN-trained {f1_gan:.3f}, raw-phantom-trained {f1_raw:.3f} ({f1_gan - f1_raw:+.3f}; "
+                            f"target >= 0.70 and >= +0.20: {'met' if f1_gan >= 0.7 and f1_gan - f1_raw >= 0.2 else 'not met'}); "
+                            f"best other method {best_other[1]} {best_other[0]:.3f}")  # fmt: skip
+        lines += ["## Result first: mean instance F1 at IoU 0.5 per volume", "", *verdicts, ""]
+    lines += [
+        "Seed 001 (Han et al., ISBI 2020) claims that segmentation networks trained on Recycle-GAN pairs beat the same",
+        "networks trained on the phantoms themselves. Here M1 / M2 (`bundles/nuclei_shape_3d`, `train.json`, the same",
+        "settings for both arms) are trained on (a) the pairs written by `nuclei_recyclegan_3d`'s `inference.json` with its",
+        "shipped generator G1, and (b) the same phantoms' I_binary blurred by the PSF (sigma 2 voxels) plus Gaussian noise",
+        "(std 0.05), i.e. the GAN's input without the GAN (`cellbundles.transforms.write_raw_pairs`). Every method runs as a",
+        "user runs it (`inference.json`, nucleus diameter estimated: `--nucleus_diameter_um auto`), annotations are used for",
+        "scoring only. Instance F1 at IoU 0.5; the seed's object P / R / F1 (a prediction covering >= 50 % of its true",
+        "nucleus, predicted objects under 50 voxels removed); Dice of the foreground; count error |N_pred - N_true| / N_true.",
+        "Each cell: mean over the volumes / the worst volume (lowest instance F1).",
+        "",
+    ]
+    if results["training"]:
+        lines += ["| training | minutes (one CPU thread) | iterations (2 patches of 32 x 64 x 64 each) |", "| --- | ---: | ---: |"]
+        lines += [f"| {arm} | {value['train_minutes']} | {value['iterations']} |" for arm, value in results["training"].items()]
+        lines.append("")
+    keys = SHAPE_SCORE_KEYS
+    lines += ["| data | volumes | provenance | method | " + " | ".join(keys) + " | seconds |",
+              "| --- | ---: | --- | --- | " + " | ".join("---:" for _ in keys) + " | ---: |"]  # fmt: skip
+    for name, row in results["rows"].items():
+        for method in methods:
+            mean, worst = row[method]["mean"], row[method]["worst"]
+            cells = " | ".join(f"{mean[k]:.3f} / {worst[k]:.3f}" for k in keys)
+            lines.append(f"| {name} | {row['volumes']} | {row['provenance']} | {method} | {cells} | {row[method]['seconds']:.0f} |")
+    lines += ["", f"Intensity distance to the real volumes ({results['real_volumes_for_distance']} volumes; pooled histograms of the",
+              "voxels scaled to [0, 1] between each volume's 1st and 99.8th percentiles, 64 bins; lower is closer):", "",
+              "| generated set | Wasserstein-1 | Jensen-Shannon |", "| --- | ---: | ---: |"]  # fmt: skip
+    lines += [f"| {name} | {d['wasserstein']:.4f} | {d['jensen_shannon']:.4f} |" for name, d in results["intensity_distance_to_real"].items()]
+    lines += ["", f"![real vs generated slices](../figures/{RECYCLEGAN_FIGURE})", ""]
+    return "\n".join(lines)
+
+
+def add_recyclegan_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--work", type=Path, default=REPO_ROOT / "outputs" / "shape3d",
+                        help="pairs, training runs (reused when their timing.json exists) and outputs (reused)")  # fmt: skip
+    parser.add_argument("--dataset_dir", type=Path, default=None,
+                        help="folder holding bbbc050_mouse_embryo_3d, qcanet_mouse_embryo_3d, gonuclear_ovule_3d (default: data/samples)")  # fmt: skip
+    parser.add_argument("--pair-volumes", type=int, default=20, help="phantom volumes translated by G1 (4 pairs each)")
+    parser.add_argument("--train-minutes", type=int, default=17, help="time limit of each training")
+    parser.add_argument("--max-epochs", type=int, default=40, help="epochs of 25 iterations (the cosine schedule's length)")
+    parser.add_argument("--skip-training", action="store_true", help="evaluate only (the arms already trained are used)")
+    parser.add_argument("--methods", nargs="+", default=list(RECYCLEGAN_METHODS), choices=list(RECYCLEGAN_METHODS))
+
+
+# ---------------------------------------------------------------------------------------------
 # entry point
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -940,6 +1167,7 @@ SECTIONS: dict[str, tuple[AddArguments, RunSection]] = {
     "robustness": (add_robustness_arguments, robustness_section),
     "memory": (add_memory_arguments, memory_section),
     "fpf": (add_fpf_arguments, fpf_section),
+    "recyclegan": (add_recyclegan_arguments, recyclegan_section),
 }
 
 
