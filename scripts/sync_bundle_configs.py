@@ -24,15 +24,18 @@ TWO_D = ("nuclei_resunet_2d", "nuclei_semantic_2d")
 SHARED = {
     "logging.conf": ("nuclei_segdet_3d", *TWO_D, "nuclei_maskrcnn_2d", "nuclei_recyclegan_3d", "cells_fpf_2d"),
     "evaluate.json": TWO_D,
-    "multi_gpu_train.json": (*TWO_D, "nuclei_maskrcnn_2d", "cells_fpf_2d"),
+    "multi_gpu_train.json": ("nuclei_maskrcnn_2d",),
+    "weighted_crops/multi_gpu_train.json": TWO_D,
     "datalist.json": (*TWO_D, "nuclei_maskrcnn_2d"),
 }
-"""Template file -> bundles holding a copy of it in their ``configs/``."""
+"""Template file (relative to ``bundle_templates/configs``) -> bundles holding a copy of it, under the template's
+file name, in their ``configs/``. ``weighted_crops/``: the bundles whose training draws crops with
+``crop_sampling_weights``. ``cells_fpf_2d`` has its own ``multi_gpu_train.json`` (rank 0 writes its phantoms)."""
 
 
 def copies() -> list[tuple[Path, Path]]:
     """(template, copy) pairs."""
-    return [(TEMPLATES / name, REPO_ROOT / "bundles" / bundle / "configs" / name) for name, bundles in SHARED.items()
+    return [(TEMPLATES / name, REPO_ROOT / "bundles" / bundle / "configs" / Path(name).name) for name, bundles in SHARED.items()
             for bundle in bundles]  # fmt: skip
 
 

@@ -20,7 +20,7 @@ import torch
 from cellbundles.errors import PREFIX
 from cellbundles.io import read_image, write_image
 
-from bundle_cli import run_monai_bundle
+from bundle_cli import run_monai_bundle, run_python
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundles" / "cells_fpf_2d"
@@ -189,3 +189,25 @@ def test_verify_net_in_out_passes_for_the_instance_label_view_of_the_network():
     args += ["--any", "64", "--device", "cpu"]
     _, log = run_monai_bundle("verify_net_in_out", "network_instances", *args, cwd=BUNDLE)
     assert "data shape of network is verified with no error" in log
+
+
+@pytest.mark.slow
+def test_torchrun_trains_the_fpf_model_on_two_cpu_processes(nucleus_training, tmp_path):
+    """Rank 0 writes the phantoms (6: 4 training, 2 validation) while rank 1 waits, then both train."""
+    nucleus_weights = nucleus_training["root"] / "models" / "model.pt"
+    phantoms = ["--phantoms#n", "6", "--phantoms#shape", "[128, 128]", "--phantoms#n_cells", "5"]
+    phantoms += ["--phantoms#val_fraction", "0.34", "--phantoms#test_fraction", "0.0"]
+    args = ["-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "monai.bundle", "run", "--config_file",
+            "['configs/train.json','configs/multi_gpu_train.json']", "--bundle_root", ".", "--dataset_dir",
+            str(tmp_path / "phantoms"), *phantoms, "--ckpt_dir", str(tmp_path / "models"), "--output_dir", str(tmp_path / "eval"),
+            "--max_epochs", "1", *TINY, "--nucleus_weights", str(nucleus_weights)]  # fmt: skip
+    _, log = run_python(*args, cwd=BUNDLE)
+    datalist = json.loads((tmp_path / "phantoms" / "datalist.json").read_text())
+    assert (len(datalist["training"]), len(datalist["validation"])) == (4, 2)
+    checkpoint = torch.load(tmp_path / "models" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=False)
+    assert checkpoint["trainer"]["iteration"] == 2  # epoch_length 2 on each process
+    assert not any(key.startswith("module.") for key in checkpoint["model"])  # saved without the DDP wrapper
+    nucleus = torch.load(nucleus_weights, map_location="cpu", weights_only=True)
+    pyramid = {k[len("backbone.nucleus.") :]: v for k, v in checkpoint["model"].items() if k.startswith("backbone.nucleus.")}
+    assert pyramid and all(torch.equal(v, nucleus[f"backbone.{key}"]) for key, v in pyramid.items())  # still frozen
+    assert log.count("Key metric: val_mask_ap") == 1  # logged on rank 0 only

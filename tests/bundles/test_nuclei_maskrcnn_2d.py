@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from cellbundles.io import read_image
 
-from bundle_cli import run_monai_bundle
+from bundle_cli import run_monai_bundle, run_python
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundles" / "nuclei_maskrcnn_2d"
@@ -144,3 +145,21 @@ def test_verify_net_in_out_passes_for_the_instance_label_view_of_the_network():
     assert "data shape of network is verified with no error" in log
     code, log = run_monai_bundle("verify_net_in_out", "network_def", *args, cwd=BUNDLE, check=False)
     assert code != 0 and "'list' object has no attribute 'shape'" in log
+
+
+@pytest.mark.slow
+def test_torchrun_trains_on_two_cpu_processes(tmp_path):
+    # two training and two validation images: one of each per process
+    datalist = {"training": _square_items("training", 2), "validation": _square_items("validation", 2)}
+    (tmp_path / "datalist.json").write_text(json.dumps(datalist))
+    args = ["-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "monai.bundle", "run", "--config_file",
+            "['configs/train.json','configs/multi_gpu_train.json']", "--bundle_root", ".", "--datalist",
+            str(tmp_path / "datalist.json"), "--dataset_dir", str(DSB), "--ckpt_dir", str(tmp_path / "models"),
+            "--output_dir", str(tmp_path / "eval"), "--max_epochs", "1", *TINY]  # fmt: skip
+    _, log = run_python(*args, cwd=BUNDLE)
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["checkpoint_epoch=1.pt", "model.pt"]
+    checkpoint = torch.load(tmp_path / "models" / "checkpoint_epoch=1.pt", map_location="cpu", weights_only=False)
+    assert checkpoint["trainer"]["iteration"] == 1  # 2 images, batch size 1, shared by the two processes
+    assert not any(key.startswith("module.") for key in checkpoint["model"])  # saved without the DDP wrapper
+    assert log.count("Key metric: val_mask_ap") == 1  # the metric is logged on rank 0 only
+    assert [row["epoch"] for row in _history(tmp_path)] == ["1"]
