@@ -16,7 +16,7 @@ MODEL_ZOO_LIMIT_BYTES = 25 * 1024 * 1024
 def test_every_bundle_ships_weights():
     assert SHIPPED == [
         "cells_fpf_2d", "nuclei_maskrcnn_2d", "nuclei_recyclegan_3d", "nuclei_resunet_2d", "nuclei_segdet_3d",
-        "nuclei_semantic_2d",
+        "nuclei_semantic_2d", "nuclei_shape_3d",
     ]
 
 
