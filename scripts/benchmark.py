@@ -943,8 +943,6 @@ RECYCLEGAN_METHODS = {
 #: real annotated data: name -> (folder below data/samples or --dataset_dir, voxel size for files without one,
 #: volume-name prefixes kept (None: all), how the methods saw it)
 RECYCLEGAN_REAL_SETS = {
-    "BBBC050 embryos, all 50 volumes": ("bbbc050_mouse_embryo_3d", None, None,
-                                        "images (no labels) trained the GAN; labels of Emb01, Emb03-08 fine-tuned nuclei_segdet_3d"),
     "BBBC050 Emb10, Emb11 (10 volumes)": ("bbbc050_mouse_embryo_3d", None, ("Emb10", "Emb11"),
                                           "images trained the GAN; held out of nuclei_segdet_3d"),
     "QCANet embryo 8_cell_stage": ("qcanet_mouse_embryo_3d", (1.75, 0.8, 0.8), None, "held out of all training"),
@@ -1061,7 +1059,8 @@ def recyclegan_section(args: argparse.Namespace) -> tuple[dict, str]:
         write_raw_pairs(gan / "pairs", work / "raw_pairs")
     training = {}
     if not args.skip_training:
-        training = {arm: _train_shape_arm(args, arm, gan / "pairs" if arm == "gan" else work / "raw_pairs") for arm in SHAPE_ARMS}
+        arms = [arm for arm in SHAPE_ARMS if arm in args.methods]
+        training = {arm: _train_shape_arm(args, arm, gan / "pairs" if arm == "gan" else work / "raw_pairs") for arm in arms}
     methods = [m for m in args.methods if m not in SHAPE_ARMS or (work / "runs" / m / "model.pt").exists()]
     rows: dict = {}
     for name, (dataset, spacing, provenance) in _recyclegan_data(args, work).items():
@@ -1082,7 +1081,7 @@ def recyclegan_section(args: argparse.Namespace) -> tuple[dict, str]:
             row[label] = {**_aggregate(_score_folder(dataset, output, shape_scores, spacing), SHAPE_SCORE_KEYS), "seconds": seconds}
             print(f"{name} / {label}: {row[label]['mean']}", flush=True)
         rows[name] = row
-    real = sorted((args.dataset_dir / RECYCLEGAN_REAL_SETS["BBBC050 embryos, all 50 volumes"][0] / "images").glob("*.tif")) if args.dataset_dir else []
+    real = sorted((args.dataset_dir / "bbbc050_mouse_embryo_3d" / "images").glob("*.tif")) if args.dataset_dir else []
     real = real or sorted((REPO_ROOT / "data" / "samples" / "qcanet_mouse_embryo_3d" / "images").glob("*.tif"))
     synthetic = sorted((gan / "pairs" / "images").glob("*.tif"))  # the same crops in both sets
     raw = [work / "raw_pairs" / "images" / path.name for path in synthetic]
@@ -1148,8 +1147,8 @@ def add_recyclegan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset_dir", type=Path, default=None,
                         help="folder holding bbbc050_mouse_embryo_3d, qcanet_mouse_embryo_3d, gonuclear_ovule_3d (default: data/samples)")  # fmt: skip
     parser.add_argument("--pair-volumes", type=int, default=20, help="phantom volumes translated by G1 (4 pairs each)")
-    parser.add_argument("--train-minutes", type=int, default=17, help="time limit of each training")
-    parser.add_argument("--max-epochs", type=int, default=40, help="epochs of 25 iterations (the cosine schedule's length)")
+    parser.add_argument("--train-minutes", type=int, default=15, help="time limit of each training")
+    parser.add_argument("--max-epochs", type=int, default=30, help="epochs of 25 iterations (the cosine schedule's length)")
     parser.add_argument("--skip-training", action="store_true", help="evaluate only (the arms already trained are used)")
     parser.add_argument("--methods", nargs="+", default=list(RECYCLEGAN_METHODS), choices=list(RECYCLEGAN_METHODS))
 
