@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from cellbundles.io import read_image
+from cellbundles.io import decode_image
 
 __all__ = ["crop_sampling_weights"]
 
@@ -32,13 +32,8 @@ def crop_sampling_weights(
     patch_area = float(np.prod(patch_size))
     weights = []
     for item in items:
-        image, _ = read_image(item[image_key])
-        weights.append(max(float(np.prod(_spatial_shape(image, len(patch_size)))) / patch_area, 1.0) ** power)
+        decoded = decode_image(item[image_key])
+        spatial = decoded.array.shape[:-1] if decoded.rgb else decoded.array.shape
+        weights.append(max(float(np.prod(spatial)) / patch_area, 1.0) ** power)
     return weights
 
-
-def _spatial_shape(image: np.ndarray, n_spatial: int) -> tuple[int, ...]:
-    """Spatial shape of a grey, channel-last (RGB / RGBA, as read) or channel-first image."""
-    if image.ndim == n_spatial or image.shape[-1] > 4:
-        return image.shape[-n_spatial:]
-    return image.shape[:n_spatial]
