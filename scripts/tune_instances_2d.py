@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from monai.bundle import ConfigParser
 
+from cellbundles.data import load_datalist
 from cellbundles.metrics import match_instances_dataset
 from cellbundles.transforms import InstancesFromDistanced
 
@@ -42,10 +43,10 @@ def validation_logits(args: argparse.Namespace) -> tuple[list[torch.Tensor], lis
     network.float().eval()
     preprocessing = parser.get_parsed_content("validate#preprocessing")
     inferer = parser.get_parsed_content("validate#inferer")
-    items = ConfigParser.load_config_file(args.datalist)[args.section]
+    items = load_datalist(args.datalist, args.section, base_dir=args.dataset_dir)
     logits, labels = [], []
     for index, item in enumerate(items, start=1):
-        sample = preprocessing({key: str(Path(args.dataset_dir) / item[key]) for key in ("image", "label")})
+        sample = preprocessing({key: item[key] for key in ("image", "label")})
         with torch.no_grad():
             logits.append(inferer(sample["image"][None].float(), network)[0])
         labels.append(sample["label"][0].numpy())
