@@ -477,3 +477,18 @@ def test_mask_step_thresholds_the_nucleus_probability_at_mask_threshold(config):
     assert len(transforms) == 1
     assert transforms[0].keys == ("seg",) and transforms[0].mask_keys == ("mask",)
     assert transforms[0].converter.threshold == 0.6
+
+
+@pytest.mark.parametrize("config", ["configs/inference.json", "configs/train.json"])
+def test_sliding_window_pads_a_small_volume_by_replicating_its_border(config):
+    """A volume smaller than the window must not sit in zeros (the GoNuclear crops were lost that way):
+    a network that answers the mean of its whole window sees only the volume's own value."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(BUNDLE / config)
+    inferer = parser.get_parsed_content("inferer" if "inference" in config else "validate#inferer")
+    volume = torch.full((1, 1, 8, 16, 16), 3.0)
+    output = inferer(volume, lambda patch: torch.ones_like(patch) * patch.mean(dim=(2, 3, 4), keepdim=True))
+    assert output.shape == volume.shape
+    assert torch.allclose(output, volume)
