@@ -87,7 +87,8 @@ class InstancesFromDistanced(MapTransform):
     The foreground probability is the softmax of channels 0-1 (channel 1: nucleus), the distance the
     sigmoid of channel 2. ``method``:
 
-    - ``"distance"``: :func:`cellbundles.postprocess.instances_from_distance` (the default here; the bundle defaults to ``"split"``);
+    - ``"distance"``: :func:`cellbundles.postprocess.instances_from_distance` (the default here; the
+      bundle defaults to ``"split"``);
     - ``"split"``: the foreground alone, touching nuclei split by a distance-transform watershed of the mask;
     - ``"components"``: the foreground's connected components (seed 002's pipeline).
 
