@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import statistics
 import sys
 import tempfile
@@ -1182,11 +1183,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     output_dir = args.output_dir or (QUICK_OUTPUT_DIR if args.quick else FULL_OUTPUT_DIR)
     _, run = SECTIONS[args.section]
     results, markdown_body = run(args)
-    for path in write_report(args.section, results, markdown_body, output_dir):
+    command = f"python scripts/benchmark.py {shlex.join(argv)}"
+    for path in write_report(args.section, {**results, "command": command}, markdown_body, output_dir, command):
         print(f"wrote {path}")
     return 0
 

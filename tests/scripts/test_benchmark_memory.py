@@ -31,3 +31,16 @@ def test_a_short_trace_and_its_report(benchmark, tmp_path):
     growth = round(row["rss_after_mb"] - row["rss_after_warmup_mb"], 1)
     assert f"| nuclei_resunet_2d | 128 x 128 | 3 | {row['rss_before_mb']} |" in md_path.read_text()
     assert f"| {row['rss_after_mb']} | {growth} | {row['slope_kib_per_inference']} |" in md_path.read_text()
+
+
+def test_the_report_names_the_command_with_its_options(benchmark, tmp_path, monkeypatch):
+    def fake_section(args):
+        """A section that measures nothing."""
+        return {"quick": args.quick, "volumes": args.volumes}, "body\n"
+
+    add_arguments, _ = benchmark.SECTIONS["robustness"]
+    monkeypatch.setitem(benchmark.SECTIONS, "robustness", (add_arguments, fake_section))
+    assert benchmark.main(["robustness", "--volumes", "2", "--output-dir", str(tmp_path / "my dir")]) == 0
+    command = f"python scripts/benchmark.py robustness --volumes 2 --output-dir '{tmp_path / 'my dir'}'"
+    assert f"Produced by `{command}`;" in (tmp_path / "my dir" / "robustness.md").read_text()
+    assert json.loads((tmp_path / "my dir" / "robustness.json").read_text())["command"] == command
