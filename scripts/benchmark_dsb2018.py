@@ -419,6 +419,10 @@ def markdown(rows: dict, split: str, sizes: str, figure: str | None, date: str) 
         "foreground alone: touching nuclei split by a distance-transform watershed of the mask (h-maxima "
         "markers, the bundle's h = 1 pixel), and seed 002's own pipeline. The post-processing settings were "
         "chosen on the validation images (`scripts/tune_instances_2d.py`), never on the test images.",
+        "- `nuclei_resunet_2d`'s foreground target leaves a one-pixel seam of background on each side of the line "
+        "where two nuclei touch (`gap_width`, our addition), so that the network learns touching nuclei as "
+        "separate blobs; every row of its weights grows the instances back by one pixel into pixels of foreground "
+        "probability above 0.1 (`grow_threshold`).",
         "- Crops: one random 256x256 crop per drawn image, images drawn with weight (area / 256^2)^0.5 "
         "(`crop_sampling_power`), so that the large brightfield fields are not seen 16 times less per pixel "
         "than the small fluorescence images; seed 002 and seed 003 use every image once per epoch.",

@@ -54,12 +54,12 @@ def validation_logits(args: argparse.Namespace) -> tuple[list[torch.Tensor], lis
     return logits, labels
 
 
-def score_grid(logits: list[torch.Tensor], labels: list, min_size: int) -> list[dict]:
-    """Accuracy and F1 at IoU 0.5 of every setting of :data:`GRID`."""
+def score_grid(logits: list[torch.Tensor], labels: list, fixed: dict) -> list[dict]:
+    """Accuracy and F1 at IoU 0.5 of every setting of :data:`GRID`, with the ``fixed`` settings beside them."""
     rows = []
     for method, grid in GRID.items():
         for values in itertools.product(*grid.values()):
-            setting = {"method": method, **dict(zip(grid, values)), "min_size": min_size}
+            setting = {"method": method, **dict(zip(grid, values)), **fixed}
             transform = InstancesFromDistanced(keys="pred", **setting)
             predictions = [transform({"pred": output})["instances"][0].numpy() for output in logits]
             result = match_instances_dataset(labels, predictions, thresh=0.5)
@@ -78,7 +78,9 @@ def main() -> None:
     parser.add_argument("--output", default="outputs/tune_instances_2d.json")
     args = parser.parse_args()
     logits, labels = validation_logits(args)
-    rows = score_grid(logits, labels, args.min_size)
+    config = ConfigParser.load_config_file(BUNDLE / "configs" / "train.json")
+    fixed = {"min_size": args.min_size, "grow": config["gap_width"], "grow_threshold": config["grow_threshold"]}
+    rows = score_grid(logits, labels, fixed)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps({"ckpt_dir": args.ckpt_dir, "section": args.section, "rows": rows}, indent=2))
     print("best:", rows[0])

@@ -552,3 +552,39 @@ def test_resunet_postprocessing_splits_touching_nuclei(config):
         counts[method] = instances.max()
         assert instances[20, 19] > 0  # the hole is filled either way
     assert counts == {None: 2, "distance": 2, "components": 1}
+
+
+def test_resunet_trains_with_a_gap_between_touching_nuclei_and_gives_it_back():
+    """``gap_width``: the training target leaves a seam of background between touching nuclei, and the
+    post-processing of training (validation) and inference grows the instances back over it."""
+    from monai.bundle import ConfigParser
+    from monai.transforms import Compose
+    from scipy import ndimage
+
+    from cellbundles.postprocess import normalised_distance
+
+    labels = np.zeros((40, 60), np.int32)
+    labels[10:30, 10:28], labels[10:30, 28:46] = 1, 2  # two nuclei that touch along a straight seam
+    train = ConfigParser()
+    train.read_config(str(BUNDLES / "nuclei_resunet_2d" / "configs" / "train.json"))
+    assert train["gap_width"] == 1
+    sample = {"image": np.zeros((1, 40, 60), np.float32), "label": labels[None]}
+    target = Compose(train.get_parsed_content("train#targets"))(sample)["label"]
+    foreground = np.asarray(target[0]) > 0.5
+    assert ndimage.label(foreground)[1] == 2 and ndimage.label(labels > 0)[1] == 1
+    seam = (labels > 0) & ~foreground
+    assert seam.sum() == 2 * 20 and set(np.nonzero(seam)[1]) == {27, 28}
+
+    distance = torch.as_tensor(normalised_distance(labels)).clamp(1e-3, 1 - 1e-3)
+    fg = torch.as_tensor(foreground).float()
+    logits = torch.stack([(1 - fg) * 4.0, fg * 4.0, torch.logit(distance)])
+    logits[1][torch.as_tensor(seam)] = 3.0  # foreground probability 0.27 on the seam, 0.02 on the background
+    for config, key in (("inference.json", "postprocessing"), ("train.json", "validate#postprocessing")):
+        parser = ConfigParser()
+        parser.read_config(str(BUNDLES / "nuclei_resunet_2d" / "configs" / config))
+        parser["instance_method"] = "components"
+        instances = np.asarray(parser.get_parsed_content(key)({"pred": logits})["instances"])[0]
+        assert instances.max() == 2 and (instances[seam] > 0).all() and not (instances[labels == 0] > 0).any()
+        parser["gap_width"] = 0
+        ungrown = np.asarray(parser.get_parsed_content(key)({"pred": logits})["instances"])[0]
+        assert not (ungrown[seam] > 0).any()

@@ -32,5 +32,6 @@ def test_scores_the_whole_grid_with_the_shipped_weights(tmp_path):
     default = next(r for r in rows if r["method"] == "split" and r["threshold"] == 0.5 and r["split_h"] == 1.0)
     # two small validation images: the shipped weights score about 0.5 there, an untrained network about 0
     assert 0.3 < default["accuracy"] <= default["f1"] <= 1.0
+    assert all(row["grow"] == 1 and row["grow_threshold"] == 0.1 for row in rows)  # the bundle's settings
     assert rows[0]["accuracy"] >= default["accuracy"]
     assert "best:" in result.stdout

@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 import torch
 from monai.data import MetaTensor
+from scipy import ndimage
 
 from cellbundles.postprocess import normalised_distance
-from cellbundles.transforms import InstancesFromDistanced, InstancesToDistanceTarget, InstancesToDistanceTargetd
+from cellbundles.transforms import (
+    InstancesFromDistanced,
+    InstancesToDistanceTarget,
+    InstancesToDistanceTargetd,
+    contact_pixels,
+)
 
 
 def _labels() -> np.ndarray:
@@ -31,6 +37,33 @@ def test_target_channels():
         InstancesToDistanceTarget()(np.zeros((2, 4, 4), np.int32))
 
 
+def test_target_gap_between_touching_nuclei():
+    labels = _labels()
+    target = InstancesToDistanceTargetd("label", gap_width=1)({"label": labels})["label"]
+    seam = contact_pixels(labels[0], 1)
+    # the two discs (centres x 14 and 27) touch along a short vertical seam at x 21 / 22, one pixel on each side
+    assert set(np.unique(labels[0][seam])) == {1, 2} and set(np.nonzero(seam)[1]) <= {20, 21, 22, 23}
+    np.testing.assert_array_equal(target[0], ((labels[0] > 0) & ~seam).astype(np.float32))
+    np.testing.assert_allclose(target[1], normalised_distance(labels[0]))
+    # the gap splits the foreground into the two nuclei
+    assert ndimage.label(target[0])[1] == 2 and ndimage.label(labels[0] > 0)[1] == 1
+
+
+def test_contact_pixels_ignore_background_edges():
+    labels = np.zeros((7, 11), np.int32)
+    labels[1:6, 1:4] = 1
+    labels[1:6, 4:7] = 3
+    labels[3, 10] = 2  # isolated object next to the image edge: no contact
+    expected = np.zeros_like(labels, bool)
+    expected[1:6, 3:5] = True
+    np.testing.assert_array_equal(contact_pixels(labels, 1), expected)
+    assert not contact_pixels(labels, 0).any()
+    wide = contact_pixels(labels, 2)
+    assert wide[1:6, 2:6].all() and wide.sum() == 20
+    with pytest.raises(ValueError, match="width"):
+        contact_pixels(labels, -1)
+
+
 def _logits(labels: np.ndarray) -> torch.Tensor:
     """Confident logits that reproduce ``labels``' foreground and normalised distance."""
     foreground = torch.as_tensor(labels[0] > 0).float()
@@ -47,6 +80,31 @@ def test_instances_from_logits(method, expected):
     assert isinstance(instances, MetaTensor) and tuple(instances.shape) == (1, 32, 48)
     assert int(instances.max()) == expected
     assert ((instances[0] > 0).numpy() == (labels[0] > 0)).mean() > 0.98
+
+
+def test_grow_gives_back_the_seam():
+    labels = _labels()
+    gapped = labels * ~contact_pixels(labels[0], 1)[None]
+    logits = _logits(gapped)
+    plain = InstancesFromDistanced("pred", method="components")({"pred": logits})["instances"][0].numpy()
+    grown = InstancesFromDistanced("pred", method="components", grow=1)({"pred": logits})["instances"][0].numpy()
+    assert plain.max() == grown.max() == 2
+    assert ((plain > 0) == (gapped[0] > 0)).all()
+    # growing by the gap width fills the seam again, nearly every pixel with its own nucleus (where the seam
+    # bends it is wider than two pixels, and ties may go either way), and adds a 1-pixel rim outside
+    inside = labels[0] > 0
+    assert (gapped[0][inside] == 0).sum() >= 15
+    assert (grown[inside] > 0).mean() > 0.98 and (grown[inside] == labels[0][inside]).mean() > 0.98
+    rim = (grown > 0) & ~inside
+    assert rim.any() and (ndimage.binary_dilation(inside) >= rim).all()
+    # with a threshold the instances grow only where the network still sees some nucleus: into the seam
+    seam = (labels[0] > 0) & (gapped[0] == 0)
+    logits[1][torch.as_tensor(seam)] = logits[0][torch.as_tensor(seam)] - 1.0  # foreground probability 0.27
+    gated = InstancesFromDistanced("pred", method="components", grow=1, grow_threshold=0.1)({"pred": logits})
+    gated = gated["instances"][0].numpy()
+    assert (gated[inside] > 0).mean() > 0.98 and not (gated[~inside] > 0).any()
+    with pytest.raises(ValueError, match="grow"):
+        InstancesFromDistanced("pred", grow=-1)
 
 
 def test_wrong_channel_count_and_method():

@@ -69,6 +69,7 @@ from .targets import (
     InstancesToThreeClassd,
     InstancesToThreeClassD,
     InstancesToThreeClassDict,
+    contact_pixels,
     three_class_map,
 )
 from .uncertainty import MCDropoutUncertaintyd, MCDropoutUncertaintyD, MCDropoutUncertaintyDict
@@ -185,6 +186,7 @@ __all__ = [
     "dsb_augmentations",
     "render_gaussian_density",
     "resolve_spacing",
+    "contact_pixels",
     "three_class_map",
 ]
 

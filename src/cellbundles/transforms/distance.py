@@ -1,7 +1,8 @@
 """Transforms of the foreground + normalised-distance output of the 2D nuclei networks (our addition to seeds 002/003).
 
-- :class:`InstancesToDistanceTarget`: instance labels -> ``(2, H, W)`` target: foreground class and the
-  normalised distance to each nucleus' own boundary (:func:`cellbundles.postprocess.normalised_distance`).
+- :class:`InstancesToDistanceTarget`: instance labels -> ``(2, H, W)`` target: foreground class (optionally
+  with a gap along the seams of touching nuclei) and the normalised distance to each nucleus' own boundary
+  (:func:`cellbundles.postprocess.normalised_distance`).
 - :class:`InstancesFromDistanced`: instance labels from the network's ``(3, H, W)`` logits (two foreground
   classes, one distance logit), by the distance-seeded watershed or by the seeds' own pipelines on the
   foreground alone (connected components, seed 002; distance-transform split of touching nuclei).
@@ -16,9 +17,11 @@ import torch
 from monai.config import DtypeLike, KeysCollection, NdarrayOrTensor
 from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends, convert_to_dst_type, convert_to_numpy, ensure_tuple_rep
+from skimage.segmentation import expand_labels
 
 from cellbundles.postprocess import instances_from_binary, instances_from_distance, normalised_distance
 
+from .targets import contact_pixels
 from .utils import as_instance_labels, describe
 
 __all__ = [
@@ -40,14 +43,18 @@ class InstancesToDistanceTarget(Transform):
     """Two-channel training target of a foreground + distance network from channel-first instance labels.
 
     Channel 0: foreground class (0 background, 1 nucleus); channel 1: normalised distance in [0, 1].
+    With ``gap_width > 0`` the pixels where two nuclei touch (:func:`~cellbundles.transforms.contact_pixels`)
+    are background in channel 0, so that the network learns touching nuclei as separate blobs.
 
     Args:
+        gap_width: half-width in pixels of the background seam between touching nuclei (0: none).
         dtype: output dtype.
     """
 
     backend = [TransformBackends.NUMPY]
 
-    def __init__(self, dtype: DtypeLike = np.float32) -> None:
+    def __init__(self, gap_width: int = 0, dtype: DtypeLike = np.float32) -> None:
+        self.gap_width = gap_width
         self.dtype = dtype
 
     def __call__(self, labels: NdarrayOrTensor) -> NdarrayOrTensor:
@@ -61,7 +68,8 @@ class InstancesToDistanceTarget(Transform):
         array = as_instance_labels(convert_to_numpy(labels), describe(labels, "instance labels"))
         if array.ndim < 3 or array.shape[0] != 1:
             raise ValueError(f"{describe(labels, 'instance labels')} must have shape (1, [D,] H, W), got {array.shape}.")
-        target = np.concatenate([array > 0, normalised_distance(array[0])[None]]).astype(np.float32)
+        foreground = (array[0] > 0) & ~contact_pixels(array[0], self.gap_width)
+        target = np.stack([foreground, normalised_distance(array[0])]).astype(np.float32)
         return convert_to_dst_type(target, labels, dtype=self.dtype)[0]
 
 
@@ -70,9 +78,11 @@ class InstancesToDistanceTargetd(MapTransform):
 
     backend = InstancesToDistanceTarget.backend
 
-    def __init__(self, keys: KeysCollection, dtype: DtypeLike = np.float32, allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self, keys: KeysCollection, gap_width: int = 0, dtype: DtypeLike = np.float32, allow_missing_keys: bool = False
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.converter = InstancesToDistanceTarget(dtype)
+        self.converter = InstancesToDistanceTarget(gap_width, dtype)
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
@@ -102,6 +112,10 @@ class InstancesFromDistanced(MapTransform):
         min_size: smallest instance kept, in pixels.
         fill_holes: fill the holes of the foreground mask.
         split_h: the ``h`` of :func:`cellbundles.postprocess.split_touching` (``"split"``).
+        grow: pixels by which every instance grows into the background (never into another instance), to
+            give back the seam that a network trained with ``gap_width`` leaves between touching nuclei.
+        grow_threshold: instances grow only into pixels whose foreground probability exceeds this (the seam
+            keeps a low but non-zero probability; clear background does not).
         allow_missing_keys: skip missing keys.
     """
 
@@ -116,11 +130,15 @@ class InstancesFromDistanced(MapTransform):
         min_size: int = 0,
         fill_holes: bool = True,
         split_h: float = 1.0,
+        grow: int = 0,
+        grow_threshold: float = 0.0,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         if method not in INSTANCE_METHODS:
             raise ValueError(f"method must be one of {INSTANCE_METHODS}, got {method!r}.")
+        if grow < 0:
+            raise ValueError(f"grow must be >= 0 pixels, got {grow}.")
         self.instance_keys = ensure_tuple_rep(instance_keys, len(self.keys))
         self.method = method
         self.threshold = threshold
@@ -129,6 +147,8 @@ class InstancesFromDistanced(MapTransform):
         self.min_size = min_size
         self.fill_holes = fill_holes
         self.split_h = split_h
+        self.grow = grow
+        self.grow_threshold = grow_threshold
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
@@ -150,6 +170,9 @@ class InstancesFromDistanced(MapTransform):
                 labels = instances_from_binary(
                     foreground, self.threshold, self.min_size, fill_holes=self.fill_holes, split_h=split_h
                 )
+            if self.grow:
+                into = (labels == 0) & (foreground > self.grow_threshold)
+                labels = np.where(into, expand_labels(labels, self.grow), labels)
             d[instance_key] = convert_to_dst_type(labels[None], d[key], dtype=np.int32)[0]
         return d
 
