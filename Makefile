@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/benchmark.py metrics
 	$(BIN)/python scripts/benchmark.py segdet
 	$(BIN)/python scripts/benchmark_dsb2018.py
+	$(BIN)/python scripts/benchmark_dsb2018_shift.py
 
 clean:
 	rm -rf $(VENV) outputs
