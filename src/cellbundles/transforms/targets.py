@@ -55,14 +55,9 @@ def contact_pixels(labels: np.ndarray, width: int = 1) -> np.ndarray:
     labels = as_instance_labels(labels)
     if width < 0 or int(width) != width:
         raise ValueError(f"width must be a non-negative integer, got {width}.")
-    objects = labels > 0
-    if width == 0 or not objects.any():
+    if width == 0:
         return np.zeros(labels.shape, dtype=bool)
-    footprint = ndimage.iterate_structure(ndimage.generate_binary_structure(labels.ndim, labels.ndim), int(width))
-    background = np.iinfo(labels.dtype).max
-    largest = ndimage.maximum_filter(labels, footprint=footprint, mode="nearest")
-    smallest = ndimage.minimum_filter(np.where(objects, labels, background), footprint=footprint, mode="nearest")
-    return objects & ((largest > labels) | (smallest < labels))
+    return _near_another_value(labels, int(width), labels.ndim, background_counts=False)
 
 
 def three_class_map(labels: np.ndarray, border_width: int = 1, connectivity: int = 1) -> np.ndarray:
@@ -89,15 +84,26 @@ def three_class_map(labels: np.ndarray, border_width: int = 1, connectivity: int
     if not 1 <= connectivity <= labels.ndim:
         raise ValueError(f"connectivity must be in [1, {labels.ndim}], got {connectivity}.")
     classes = (labels > 0).astype(np.uint8)
-    if border_width == 0 or not classes.any():
+    if border_width == 0:
         return classes
-    footprint = ndimage.iterate_structure(
-        ndimage.generate_binary_structure(labels.ndim, connectivity), int(border_width)
-    )
-    largest = ndimage.maximum_filter(labels, footprint=footprint, mode="nearest")
-    smallest = ndimage.minimum_filter(labels, footprint=footprint, mode="nearest")
-    classes[(labels > 0) & ((largest != labels) | (smallest != labels))] = 2
+    classes[_near_another_value(labels, int(border_width), connectivity, background_counts=True)] = 2
     return classes
+
+
+def _near_another_value(labels: np.ndarray, steps: int, connectivity: int, background_counts: bool) -> np.ndarray:
+    """Object pixels with another label value within ``steps`` steps of the ``connectivity`` neighbourhood.
+
+    With ``background_counts`` an object's edge on the background qualifies (a border); without, only another
+    object does (a contact). The image edge never does (``mode="nearest"``).
+    """
+    objects = labels > 0
+    if not objects.any():
+        return objects
+    footprint = ndimage.iterate_structure(ndimage.generate_binary_structure(labels.ndim, connectivity), steps)
+    lowest_source = labels if background_counts else np.where(objects, labels, np.iinfo(labels.dtype).max)
+    largest = ndimage.maximum_filter(labels, footprint=footprint, mode="nearest")
+    smallest = ndimage.minimum_filter(lowest_source, footprint=footprint, mode="nearest")
+    return objects & ((largest != labels) | (smallest != labels))
 
 
 class InstancesToBinary(Transform):
