@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -51,7 +52,9 @@ NETWORK_ROW = "resunet_split"
 SEED = 0
 
 
-def alter(image: np.ndarray, labels: np.ndarray, alteration: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def alter(
+    image: np.ndarray, labels: np.ndarray, alteration: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """One alteration of a uint8 ``(H, W[, C])`` image and its ``(H, W)`` instance labels (see the module docstring)."""
     from skimage.transform import resize
 
@@ -95,11 +98,20 @@ def write_altered_dataset(dataset_dir: Path, datalist: Path, alteration: str, ou
     return altered_datalist
 
 
+def _bold_better(network: float, baseline: float) -> str:
+    """``network / baseline`` with the higher of the two in bold (neither on a tie)."""
+    left, right = f"{network:.3f}", f"{baseline:.3f}"
+    if network != baseline:
+        left, right = (f"**{left}**", right) if network > baseline else (left, f"**{right}**")
+    return f"{left} / {right}"
+
+
 def markdown(results: dict) -> str:
     """Tables of accuracy@0.5 per alteration and image type, network beside the baseline."""
     methods = {NETWORK_ROW: row_label(NETWORK_ROW), CLASSICAL: LABELS[CLASSICAL]}
+    n_images = next(iter(results.values()))[NETWORK_ROW]["all"]["n_images"]
     lines = [
-        "Each row alters every one of the 58 test images of `dsb2018_stage1_train_full.json` the same way "
+        f"Each row alters every one of the {n_images} test images of `dsb2018_stage1_train_full.json` the same way "
         "(annotations altered alike; `scripts/benchmark_dsb2018_shift.py` says how) and scores the shipped "
         "`nuclei_resunet_2d` default and the classical baseline on the result, with the same metrics as "
         "`dsb2018.md`. Cells: accuracy@0.5, network / baseline; the better of the two in bold.",
@@ -108,13 +120,11 @@ def markdown(results: dict) -> str:
         "| --- | " + " | ".join("---:" for _ in IMAGE_TYPES) + " | ---: |",
     ]
     for alteration, rows in results.items():
-        cells = []
-        for image_type in IMAGE_TYPES:
-            net, base = (rows[name][image_type]["accuracy_iou0.5"] for name in methods)
-            cells.append(f"**{net:.3f}** / {base:.3f}" if net > base else f"{net:.3f} / **{base:.3f}**" if base > net else f"{net:.3f} / {base:.3f}")
+        accuracy = {name: {t: rows[name][t]["accuracy_iou0.5"] for t in IMAGE_TYPES} for name in methods}
+        cells = [_bold_better(accuracy[NETWORK_ROW][t], accuracy[CLASSICAL][t]) for t in IMAGE_TYPES]
         dsb = " / ".join(f"{rows[name]['all']['dsb_score']:.3f}" for name in methods)
         lines.append(f"| {alteration} | " + " | ".join(cells) + f" | {dsb} |")
-    lines += ["", "Methods: " + "; ".join(f"{label}" for label in methods.values()) + "."]
+    lines += ["", "Methods: " + "; ".join(methods.values()) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -135,9 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         network = evaluate_row(NETWORK_ROW, None, folder / "data", datalist, folder)
         baseline = evaluate_classical(folder / "data", datalist, folder)
         results[alteration] = {NETWORK_ROW: network["by_image_type"], CLASSICAL: baseline["by_image_type"]}
-    command = "python scripts/benchmark_dsb2018_shift.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_report("dsb2018_shift", {"alterations": results}, markdown(results), args.output_dir, command=command.strip())
-    print(markdown(results))
+    command = shlex.join(["python", "scripts/benchmark_dsb2018_shift.py", *(sys.argv[1:] if argv is None else argv)])
+    body = markdown(results)
+    write_report("dsb2018_shift", {"alterations": results}, body, args.output_dir, command=command)
+    print(body)
     return 0
 
 

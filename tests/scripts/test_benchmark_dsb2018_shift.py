@@ -67,7 +67,7 @@ def test_altered_dataset_is_in_the_canonical_layout(tmp_path):
 
 
 def test_report_marks_the_better_method():
-    scores = {t: {"accuracy_iou0.5": 0.7, "dsb_score": 0.5} for t in ("fluorescence", "color_stain", "brightfield", "all")}
+    scores = {t: {"accuracy_iou0.5": 0.7, "dsb_score": 0.5, "n_images": 58} for t in ("fluorescence", "color_stain", "brightfield", "all")}
     worse = {t: {**s, "accuracy_iou0.5": 0.6} for t, s in scores.items()}
     text = markdown({"noise": {"resunet_split": scores, "classical": worse}})
     assert "| noise | **0.700** / 0.600 |" in text
