@@ -176,3 +176,27 @@ def test_splitting_dsb_masks_recovers_more_nuclei_than_connected_components():
     merged = match_instances(truth, instances_from_binary(truth > 0))
     split = match_instances(truth, instances_from_binary(truth > 0, split_h=0.5))
     assert split.tp > merged.tp and split.accuracy > merged.accuracy + 0.05
+
+
+def test_grow_instances_fills_the_seam_but_never_another_instance():
+    from cellbundles.postprocess import grow_instances
+
+    labels = np.zeros((9, 12, 20), np.int32)
+    labels[2:7, 3:9, 3:9], labels[2:7, 3:9, 11:17] = 1, 2  # two boxes 2 voxels apart in x
+    foreground = np.full(labels.shape, 0.02, np.float32)
+    foreground[2:7, 3:9, 9:11] = 0.3  # the seam between them: low but non-zero nucleus probability
+    np.testing.assert_array_equal(grow_instances(labels, foreground, 0), labels)
+    grown = grow_instances(labels, foreground, 1, threshold=0.1)
+    assert grown.dtype == labels.dtype
+    # one voxel of the seam to each box, nothing into the clear background, the boxes keep their voxels
+    assert (grown[2:7, 3:9, 9] == 1).all() and (grown[2:7, 3:9, 10] == 2).all()
+    assert ((grown > 0) == ((labels > 0) | (foreground > 0.1))).all()
+    assert (grown[labels > 0] == labels[labels > 0]).all()
+    # without a threshold every instance grows by one voxel everywhere, still never into the other one
+    everywhere = grow_instances(labels, foreground, 1)
+    assert (everywhere > 0).sum() > (grown > 0).sum() and (everywhere[labels > 0] == labels[labels > 0]).all()
+    assert ((everywhere > 0) <= ndimage.binary_dilation(labels > 0, ndimage.generate_binary_structure(3, 3))).all()
+    with pytest.raises(ValueError, match="steps"):
+        grow_instances(labels, foreground, -1)
+    with pytest.raises(ValueError, match="same shape"):
+        grow_instances(labels, foreground[1:], 1)

@@ -5,6 +5,7 @@ import glob
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 from monai.data import MetaTensor
 
 from cellbundles.io import read_image, read_labels
@@ -18,6 +19,7 @@ from cellbundles.transforms import (
     ToSingleChannel,
     ToSingleChanneld,
     dsb_augmentations,
+    seamed_foreground,
     three_class_map,
 )
 
@@ -210,3 +212,19 @@ def test_instances_from_network_outputs_in_a_postprocessing_chain():
     options = {"split_h": 1.0, "fill_holes": True}
     assert InstancesFromBinaryd("pred")({"pred": softmax})["instances"].max() == 1
     assert InstancesFromBinaryd("pred", **options)({"pred": softmax})["instances"].max() == 2
+
+
+def test_binary_target_with_a_seam_between_touching_nuclei_in_3d():
+    labels = np.zeros((1, 8, 10, 16), np.int32)
+    labels[0, 2:6, 2:8, 2:8], labels[0, 2:6, 2:8, 8:14] = 1, 2  # two boxes touching along x = 7 | 8
+    labels[0, 0, 0, 15] = 3  # a lone voxel on the edge: no contact
+    plain = InstancesToBinaryd("label", output_keys="binary")({"label": labels})["binary"]
+    np.testing.assert_array_equal(plain, (labels > 0).astype(np.float32))
+    seamed = InstancesToBinaryd("label", output_keys="binary", gap_width=1)({"label": MetaTensor(torch.as_tensor(labels))})
+    seamed = seamed["binary"]
+    assert isinstance(seamed, MetaTensor) and seamed.dtype == torch.float32
+    seam = (labels[0] > 0) & (seamed[0].numpy() == 0)
+    # one voxel on each side of the contact, nothing else; the two boxes become two blobs
+    assert set(np.nonzero(seam)[2]) == {7, 8} and seam.sum() == 2 * 4 * 6
+    np.testing.assert_array_equal(seamed[0].numpy() > 0, seamed_foreground(labels[0], 1))
+    assert ndimage.label(seamed[0].numpy() > 0)[1] == 3 and ndimage.label(labels[0] > 0)[1] == 2

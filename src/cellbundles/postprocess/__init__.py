@@ -9,7 +9,7 @@ from .cell_rules import apply_cell_rules, cover_nuclei, merge_cells_sharing_nucl
 from .detections import paint_instances, relabel_by_rank
 from .distance import instances_from_distance, normalised_distance
 from .peaks import BatchDensityPeaks, count_from_density, find_density_peaks
-from .semantic import instances_from_binary, instances_from_three_class, remove_small_instances, split_touching
+from .semantic import grow_instances, instances_from_binary, instances_from_three_class, remove_small_instances, split_touching
 from .uncertainty import flag_most_uncertain, mc_uncertainty_radii
 from .watershed import FLOOD_MODES, seeded_watershed, watershed_from_markers
 
@@ -23,6 +23,7 @@ __all__ = [
     "count_from_density",
     "find_density_peaks",
     "flag_most_uncertain",
+    "grow_instances",
     "instances_from_binary",
     "instances_from_distance",
     "instances_from_three_class",

@@ -12,6 +12,9 @@ from .decoding import (
     DensityPeaksd,
     DensityPeaksD,
     DensityPeaksDict,
+    GrowInstancesd,
+    GrowInstancesD,
+    GrowInstancesDict,
     InstancesFromBinaryd,
     InstancesFromBinaryD,
     InstancesFromBinaryDict,
@@ -70,6 +73,7 @@ from .targets import (
     InstancesToThreeClassD,
     InstancesToThreeClassDict,
     contact_pixels,
+    seamed_foreground,
     three_class_map,
 )
 from .uncertainty import MCDropoutUncertaintyd, MCDropoutUncertaintyD, MCDropoutUncertaintyDict
@@ -140,6 +144,9 @@ __all__ = [
     "DensityPeaksD",
     "DensityPeaksDict",
     "DensityPeaksd",
+    "GrowInstancesD",
+    "GrowInstancesDict",
+    "GrowInstancesd",
     "INSTANCE_METHODS",
     "INVERT_MODES",
     "InstancesFromDistanceD",
@@ -187,6 +194,7 @@ __all__ = [
     "render_gaussian_density",
     "resolve_spacing",
     "contact_pixels",
+    "seamed_foreground",
     "three_class_map",
 ]
 

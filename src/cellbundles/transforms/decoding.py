@@ -6,7 +6,8 @@ the plain functions of :mod:`cellbundles.postprocess`.
 - ``SegDetNet`` (seed 000), the chain of the ``nuclei_segdet_3d`` bundle: :class:`SplitSegDetOutputd`
   (``pred`` -> ``seg`` logits + ``density``), :class:`ProbabilityMaskd` (``seg`` -> ``mask``: nucleus
   probability at or above a threshold), :class:`DensityCountd` (count), :class:`DensityPeaksd`
-  (centroids), :class:`SeededWatershedd` (instances).
+  (centroids), :class:`SeededWatershedd` (instances), :class:`GrowInstancesd` (instances grown back
+  over the seam a network trained with ``gap_width`` leaves between touching nuclei).
 - 2D semantic networks (seeds 002 and 003): :class:`InstancesFromBinaryd` (foreground probability ->
   instances) and :class:`InstancesFromThreeClassd` (background / interior / border -> instances).
 """
@@ -25,6 +26,7 @@ from cellbundles.networks.segdet import split_segdet_output
 from cellbundles.postprocess import (
     count_from_density,
     find_density_peaks,
+    grow_instances,
     instances_from_binary,
     instances_from_three_class,
     seeded_watershed,
@@ -39,6 +41,9 @@ __all__ = [
     "DensityPeaksD",
     "DensityPeaksDict",
     "DensityPeaksd",
+    "GrowInstancesD",
+    "GrowInstancesDict",
+    "GrowInstancesd",
     "InstancesFromBinaryD",
     "InstancesFromBinaryDict",
     "InstancesFromBinaryd",
@@ -272,6 +277,54 @@ class SeededWatershedd(MapTransform):
         return d
 
 
+class GrowInstancesd(MapTransform):
+    """Instances grown into the background where the nucleus probability is high enough
+    (:func:`cellbundles.postprocess.grow_instances`): gives back the seam between touching nuclei that a
+    network trained on :func:`cellbundles.transforms.seamed_foreground` leaves.
+
+    Args:
+        keys: keys of the ``(1, [D,] H, W)`` instance labels (grown in place).
+        logits_key: key of the ``(C, [D,] H, W)`` segmentation logits; the nucleus probability is channel 1
+            of their softmax.
+        steps: growth in voxels (0: nothing changes).
+        threshold: the nucleus probability a background voxel must exceed to be taken.
+        mask_key: key of a ``(1, [D,] H, W)`` binary mask that takes in the grown voxels too, so that the
+            instances stay inside it (None: no mask is changed).
+        allow_missing_keys: skip missing keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = "instances",
+        logits_key: str = "seg",
+        steps: int = 1,
+        threshold: float = 0.1,
+        mask_key: str | None = None,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0 voxels, got {steps}.")
+        self.logits_key = logits_key
+        self.steps = steps
+        self.threshold = threshold
+        self.mask_key = mask_key
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        logits = torch.as_tensor(d[self.logits_key]).float()
+        if logits.ndim < 3 or logits.shape[0] < 2:
+            raise ValueError(f"{self.logits_key!r} must hold (C >= 2, [D,] H, W) logits, got shape {tuple(logits.shape)}.")
+        nucleus = torch.softmax(logits, 0)[1].cpu().numpy()
+        for key in self.key_iterator(d):
+            labels = grow_instances(_single_channel(d[key], key), nucleus, self.steps, self.threshold)
+            d[key] = convert_to_dst_type(labels[None], d[key])[0]
+            if self.mask_key is not None:
+                mask = (_single_channel(d[self.mask_key], self.mask_key) > 0) | (labels > 0)
+                d[self.mask_key] = convert_to_dst_type(mask[None], d[self.mask_key])[0]
+        return d
+
+
 class InstancesFromBinaryd(MapTransform):
     """Instance labels from a decollated foreground output (:func:`instances_from_binary`): connected
     components, or touching objects split by a distance-transform watershed when ``split_h`` is set.
@@ -369,6 +422,7 @@ class InstancesFromThreeClassd(MapTransform):
 
 DensityCountD = DensityCountDict = DensityCountd
 DensityPeaksD = DensityPeaksDict = DensityPeaksd
+GrowInstancesD = GrowInstancesDict = GrowInstancesd
 InstancesFromBinaryD = InstancesFromBinaryDict = InstancesFromBinaryd
 InstancesFromThreeClassD = InstancesFromThreeClassDict = InstancesFromThreeClassd
 ProbabilityMaskD = ProbabilityMaskDict = ProbabilityMaskd

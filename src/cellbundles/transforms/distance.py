@@ -17,11 +17,10 @@ import torch
 from monai.config import DtypeLike, KeysCollection, NdarrayOrTensor
 from monai.transforms import MapTransform, Transform
 from monai.utils import TransformBackends, convert_to_dst_type, convert_to_numpy, ensure_tuple_rep
-from skimage.segmentation import expand_labels
 
-from cellbundles.postprocess import instances_from_binary, instances_from_distance, normalised_distance
+from cellbundles.postprocess import grow_instances, instances_from_binary, instances_from_distance, normalised_distance
 
-from .targets import contact_pixels
+from .targets import seamed_foreground
 from .utils import as_instance_labels, describe
 
 __all__ = [
@@ -68,7 +67,7 @@ class InstancesToDistanceTarget(Transform):
         array = as_instance_labels(convert_to_numpy(labels), describe(labels, "instance labels"))
         if array.ndim < 3 or array.shape[0] != 1:
             raise ValueError(f"{describe(labels, 'instance labels')} must have shape (1, [D,] H, W), got {array.shape}.")
-        foreground = (array[0] > 0) & ~contact_pixels(array[0], self.gap_width)
+        foreground = seamed_foreground(array[0], self.gap_width)
         target = np.stack([foreground, normalised_distance(array[0])]).astype(np.float32)
         return convert_to_dst_type(target, labels, dtype=self.dtype)[0]
 
@@ -170,9 +169,7 @@ class InstancesFromDistanced(MapTransform):
                 labels = instances_from_binary(
                     foreground, self.threshold, self.min_size, fill_holes=self.fill_holes, split_h=split_h
                 )
-            if self.grow:
-                into = (labels == 0) & (foreground > self.grow_threshold)
-                labels = np.where(into, expand_labels(labels, self.grow), labels)
+            labels = grow_instances(labels, foreground, self.grow, self.grow_threshold)
             d[instance_key] = convert_to_dst_type(labels[None], d[key], dtype=np.int32)[0]
         return d
 

@@ -4,8 +4,9 @@
 - :class:`InstancesToThreeClass`: instance labels -> background / nucleus interior / border classes
   (seed 003's simple CNN target; the border class is what lets instances be separated again, see
   :func:`cellbundles.postprocess.instances_from_three_class`).
-- :func:`contact_pixels`: the pixels where two objects touch (our addition: removed from the foreground
-  target of the ResUNet so that touching nuclei are learnt as separate blobs).
+- :func:`contact_pixels`, :func:`seamed_foreground`: the pixels where two objects touch, and the foreground
+  without them (our addition: the foreground target of the ResUNet and, with ``gap_width``, of
+  :class:`InstancesToBinary`, so that touching nuclei are learnt as separate blobs).
 
 References:
     Seed 002, "Nuclei Segmentation in Cell Images using Fully Convolutional Neural Networks";
@@ -35,6 +36,7 @@ __all__ = [
     "InstancesToThreeClassDict",
     "InstancesToThreeClassd",
     "contact_pixels",
+    "seamed_foreground",
     "three_class_map",
 ]
 
@@ -58,6 +60,20 @@ def contact_pixels(labels: np.ndarray, width: int = 1) -> np.ndarray:
     if width == 0:
         return np.zeros(labels.shape, dtype=bool)
     return _near_another_value(labels, int(width), labels.ndim, background_counts=False)
+
+
+def seamed_foreground(labels: np.ndarray, gap_width: int = 0) -> np.ndarray:
+    """Foreground of instance labels without the :func:`contact_pixels` of ``gap_width``: touching objects
+    become separate blobs, a background seam ``2 * gap_width`` wide between them.
+
+    Args:
+        labels: ``([D,] H, W)`` instance labels, 0 background.
+        gap_width: half-width of the seam in pixels; 0: the plain foreground.
+
+    Returns:
+        bool array of the shape of ``labels``.
+    """
+    return (labels > 0) & ~contact_pixels(labels, gap_width)
 
 
 def three_class_map(labels: np.ndarray, border_width: int = 1, connectivity: int = 1) -> np.ndarray:
@@ -109,13 +125,19 @@ def _near_another_value(labels: np.ndarray, steps: int, connectivity: int, backg
 class InstancesToBinary(Transform):
     """Binary foreground (1 inside any object, 0 background) of instance labels of any shape.
 
+    With ``gap_width > 0`` the pixels where two objects touch (:func:`contact_pixels`) are background, so
+    that a network learns touching nuclei as separate blobs (our addition to the seeds' target; see
+    :func:`cellbundles.postprocess.grow_instances` to give the seam back after inference).
+
     Args:
+        gap_width: half-width in pixels of the background seam between touching objects (0: none).
         dtype: output dtype (float32 suits MONAI losses and metrics).
     """
 
     backend = [TransformBackends.NUMPY]
 
-    def __init__(self, dtype: DtypeLike = np.float32) -> None:
+    def __init__(self, gap_width: int = 0, dtype: DtypeLike = np.float32) -> None:
+        self.gap_width = gap_width
         self.dtype = dtype
 
     def __call__(self, labels: NdarrayOrTensor) -> NdarrayOrTensor:
@@ -126,7 +148,8 @@ class InstancesToBinary(Transform):
         Returns:
             foreground of the shape and type of ``labels`` (a MetaTensor keeps its metadata).
         """
-        foreground = as_instance_labels(convert_to_numpy(labels), describe(labels, "instance labels")) > 0
+        array = as_instance_labels(convert_to_numpy(labels), describe(labels, "instance labels"))
+        foreground = np.stack([seamed_foreground(channel, self.gap_width) for channel in array])
         return convert_to_dst_type(foreground, labels, dtype=self.dtype)[0]
 
 
@@ -187,6 +210,7 @@ class InstancesToBinaryd(_LabelTargetd):
     Args:
         keys: keys of the instance labels.
         output_keys: keys of the results, one per key; None: replace the labels.
+        gap_width: half-width in pixels of the background seam between touching objects (0: none).
         dtype: output dtype.
         allow_missing_keys: skip missing keys.
     """
@@ -197,10 +221,11 @@ class InstancesToBinaryd(_LabelTargetd):
         self,
         keys: KeysCollection = "label",
         output_keys: KeysCollection | None = None,
+        gap_width: int = 0,
         dtype: DtypeLike = np.float32,
         allow_missing_keys: bool = False,
     ) -> None:
-        super().__init__(keys, InstancesToBinary(dtype), output_keys, allow_missing_keys)
+        super().__init__(keys, InstancesToBinary(gap_width, dtype), output_keys, allow_missing_keys)
 
 
 class InstancesToThreeClassd(_LabelTargetd):
