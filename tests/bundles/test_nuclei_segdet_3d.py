@@ -492,3 +492,57 @@ def test_sliding_window_pads_a_small_volume_by_replicating_its_border(config):
     output = inferer(volume, lambda patch: torch.ones_like(patch) * patch.mean(dim=(2, 3, 4), keepdim=True))
     assert output.shape == volume.shape
     assert torch.allclose(output, volume)
+
+
+def test_training_target_has_a_seam_between_touching_nuclei_and_inference_grows_it_back():
+    """``gap_width``: the segmentation target of training leaves one voxel of background on each side of a
+    contact between nuclei; the post-processing of inference and of validation / evaluation grows the
+    instances back by ``grow_voxels`` over that seam (only where the nucleus probability exceeds
+    ``grow_threshold``, never into another nucleus). Both are off by default: the shipped weights were
+    trained without a seam (the seam-trained network lost on the real test volumes, README)."""
+    from monai.bundle import ConfigParser
+    from monai.data import MetaTensor
+    from monai.transforms import Compose
+    from scipy import ndimage
+
+    from cellbundles.transforms import GrowInstancesd, InstancesToBinaryd, SeededWatershedd, render_gaussian_density
+
+    affine = torch.diag(torch.tensor([*MODEL_SPACING, 1.0]))
+    labels = np.zeros((16, 24, 40), np.int32)
+    labels[4:12, 6:18, 6:20], labels[4:12, 6:18, 20:34] = 1, 2  # two boxes touching along x = 19 | 20
+    train = ConfigParser()
+    train.read_config(BUNDLE / TRAIN)
+    assert train["gap_width"] == 0 and train["grow_voxels"] == 0 and train["grow_threshold"] == 0.1
+    train["gap_width"] = 1
+    to_binary = [t for t in train.get_parsed_content("target_transforms") if isinstance(t, InstancesToBinaryd)]
+    assert len(to_binary) == 1 and to_binary[0].output_keys == ("label_binary",)
+    target = np.asarray(to_binary[0]({"label": labels[None]})["label_binary"])[0] > 0.5
+    seam = (labels > 0) & ~target
+    assert set(np.nonzero(seam)[2]) == {19, 20} and seam.sum() == 2 * 8 * 12
+    assert ndimage.label(target)[1] == 2 and ndimage.label(labels > 0)[1] == 1
+
+    # a network that learnt the seam: nucleus probability 0.27 there, 0.0003 on the background
+    nucleus = np.where(target, 4.0, -4.0)
+    nucleus[seam] = -1.0
+    centres = np.array([[8, 12, 13], [8, 12, 27]])
+    density = render_gaussian_density(centres, labels.shape, 1.0 / np.array(MODEL_SPACING))
+    pred = MetaTensor(torch.as_tensor(np.stack([np.zeros_like(nucleus), nucleus, density]), dtype=torch.float32), affine=affine)
+    inference = ConfigParser()
+    inference.read_config(BUNDLE / INFERENCE)
+    assert inference["grow_voxels"] == 0
+    for grow_voxels in (2, 0):
+        inference["grow_voxels"] = grow_voxels
+        chain = inference.get_parsed_content("segdet_postprocessing")
+        out = Compose(chain)({"pred": pred})
+        instances, mask = np.asarray(out["instances"])[0], np.asarray(out["mask"])[0]
+        assert set(np.unique(instances)) == {0, 1, 2}
+        assert (instances[seam] > 0).all() == (grow_voxels > 0) and not (instances[labels == 0] > 0).any()
+        assert (instances[seam] == labels[seam]).all() == (grow_voxels > 0)  # each nucleus takes its own side back
+        assert ((instances > 0) <= (mask > 0)).all()
+    # validation and evaluation (evaluate.json runs train.json's validation) grow the same way, after the watershed
+    for parser, path in ((train, "validate#postprocessing_transforms"), (inference, "segdet_postprocessing")):
+        parser["grow_voxels"] = 2
+        transforms = parser.get_parsed_content(path)
+        grow = next(i for i, t in enumerate(transforms) if isinstance(t, GrowInstancesd))
+        assert isinstance(transforms[grow - 1], SeededWatershedd)
+        assert transforms[grow].steps == 2 and transforms[grow].threshold == 0.1 and transforms[grow].mask_key == "mask"
