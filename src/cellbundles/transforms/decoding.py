@@ -312,6 +312,8 @@ class GrowInstancesd(MapTransform):
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
+        if self.steps == 0:  # the bundles' default: no softmax of a whole volume for nothing
+            return d
         logits = torch.as_tensor(d[self.logits_key]).float()
         if logits.ndim < 3 or logits.shape[0] < 2:
             raise ValueError(f"{self.logits_key!r} must hold (C >= 2, [D,] H, W) logits, got shape {tuple(logits.shape)}.")

@@ -130,15 +130,15 @@ class InstancesToBinary(Transform):
     :func:`cellbundles.postprocess.grow_instances` to give the seam back after inference).
 
     Args:
-        gap_width: half-width in pixels of the background seam between touching objects (0: none).
         dtype: output dtype (float32 suits MONAI losses and metrics).
+        gap_width: half-width in pixels of the background seam between touching objects (0: none).
     """
 
     backend = [TransformBackends.NUMPY]
 
-    def __init__(self, gap_width: int = 0, dtype: DtypeLike = np.float32) -> None:
-        self.gap_width = gap_width
+    def __init__(self, dtype: DtypeLike = np.float32, gap_width: int = 0) -> None:
         self.dtype = dtype
+        self.gap_width = gap_width
 
     def __call__(self, labels: NdarrayOrTensor) -> NdarrayOrTensor:
         """
@@ -210,8 +210,8 @@ class InstancesToBinaryd(_LabelTargetd):
     Args:
         keys: keys of the instance labels.
         output_keys: keys of the results, one per key; None: replace the labels.
-        gap_width: half-width in pixels of the background seam between touching objects (0: none).
         dtype: output dtype.
+        gap_width: half-width in pixels of the background seam between touching objects (0: none).
         allow_missing_keys: skip missing keys.
     """
 
@@ -221,11 +221,11 @@ class InstancesToBinaryd(_LabelTargetd):
         self,
         keys: KeysCollection = "label",
         output_keys: KeysCollection | None = None,
-        gap_width: int = 0,
         dtype: DtypeLike = np.float32,
+        gap_width: int = 0,
         allow_missing_keys: bool = False,
     ) -> None:
-        super().__init__(keys, InstancesToBinary(gap_width, dtype), output_keys, allow_missing_keys)
+        super().__init__(keys, InstancesToBinary(dtype, gap_width), output_keys, allow_missing_keys)
 
 
 class InstancesToThreeClassd(_LabelTargetd):
