@@ -15,7 +15,10 @@ folders under ``<out>/real/`` and writes ``<out>/datalist.json``:
   x: the low-x half trains, the high-x half is a test volume (written under ``<out>/real/gonuclear_halves``);
 - the vendored QCANet 8-cell embryo is a test volume (written with the 1.75 x 0.8 x 0.8 um voxel size of
   its collection, which its file lacks): BBBC050 holds 40 training volumes of the same kind;
-- the phantoms: 90 % training, 10 % validation.
+- the phantoms: 90 % training, 10 % validation;
+- every real training volume is listed ``--real_repeats`` times (default 3) in the training section, so that
+  the real volumes are drawn about as often as the phantoms (36 real volumes x 3 against 86 phantoms with
+  the defaults below and ``--n_phantoms 96``).
 
 Then train with ``--data_source datalist --dataset_dir <out> --datalist <out>/datalist.json``.
 """
@@ -78,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test_embryos", nargs="*", default=["Emb10", "Emb11"])
     parser.add_argument("--val_embryos", nargs="*", default=["Emb09"])
+    parser.add_argument("--real_repeats", type=int, default=3, help="times each real training volume is listed")
     args = parser.parse_args(argv)
+    if args.real_repeats < 1:
+        parser.error(f"--real_repeats must be at least 1, got {args.real_repeats}")
     try:
         write_dataset(
             args.out / "phantoms", "nuclei3d_random", args.n_phantoms, seed=args.seed, val_fraction=0.1,
@@ -109,9 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    real = [item for item in datalist["training"] if item["image"].startswith("real/")]
+    datalist["training"] += real * (args.real_repeats - 1)
     datalist["description"] = (
         f"{args.n_phantoms} nuclei3d_random phantoms (seed {args.seed}, 10 % validation) + GoNuclear 1135 low-x half "
-        f"(training; high-x half and QCANet 8_cell_stage: test) + BBBC050 split by embryo (test {args.test_embryos}, validation {args.val_embryos})"
+        f"(training; high-x half and QCANet 8_cell_stage: test) + BBBC050 split by embryo (test {args.test_embryos}, validation {args.val_embryos}); "
+        f"real training volumes listed {args.real_repeats} times"
     )
     write_datalist(args.out / "datalist.json", datalist)
     print(f"wrote {args.out / 'datalist.json'}: " + ", ".join(f"{s} {len(datalist[s])}" for s in SECTIONS))

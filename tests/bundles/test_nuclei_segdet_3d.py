@@ -498,8 +498,8 @@ def test_training_target_has_a_seam_between_touching_nuclei_and_inference_grows_
     """``gap_width``: the segmentation target of training leaves one voxel of background on each side of a
     contact between nuclei; the post-processing of inference and of validation / evaluation grows the
     instances back by ``grow_voxels`` over that seam (only where the nucleus probability exceeds
-    ``grow_threshold``, never into another nucleus). Both are off by default: the shipped weights were
-    trained without a seam (the seam-trained network lost on the real test volumes, README)."""
+    ``grow_threshold``, never into another nucleus). Both are on by default since release 0.3.0, whose weights
+    were trained with the seam (README); ``0`` turns them off."""
     from monai.bundle import ConfigParser
     from monai.data import MetaTensor
     from monai.transforms import Compose
@@ -512,14 +512,16 @@ def test_training_target_has_a_seam_between_touching_nuclei_and_inference_grows_
     labels[4:12, 6:18, 6:20], labels[4:12, 6:18, 20:34] = 1, 2  # two boxes touching along x = 19 | 20
     train = ConfigParser()
     train.read_config(BUNDLE / TRAIN)
-    assert train["gap_width"] == 0 and train["grow_voxels"] == 0 and train["grow_threshold"] == 0.1
-    train["gap_width"] = 1
+    assert train["gap_width"] == 1 and train["grow_voxels"] == 2 and train["grow_threshold"] == 0.1
     to_binary = [t for t in train.get_parsed_content("target_transforms") if isinstance(t, InstancesToBinaryd)]
     assert len(to_binary) == 1 and to_binary[0].output_keys == ("label_binary",)
     target = np.asarray(to_binary[0]({"label": labels[None]})["label_binary"])[0] > 0.5
     seam = (labels > 0) & ~target
     assert set(np.nonzero(seam)[2]) == {19, 20} and seam.sum() == 2 * 8 * 12
     assert ndimage.label(target)[1] == 2 and ndimage.label(labels > 0)[1] == 1
+    train["gap_width"] = 0
+    to_binary = [t for t in train.get_parsed_content("target_transforms") if isinstance(t, InstancesToBinaryd)]
+    assert ((np.asarray(to_binary[0]({"label": labels[None]})["label_binary"])[0] > 0.5) == (labels > 0)).all()
 
     # a network that learnt the seam: nucleus probability 0.27 there, 0.0003 on the background
     nucleus = np.where(target, 4.0, -4.0)
@@ -529,7 +531,7 @@ def test_training_target_has_a_seam_between_touching_nuclei_and_inference_grows_
     pred = MetaTensor(torch.as_tensor(np.stack([np.zeros_like(nucleus), nucleus, density]), dtype=torch.float32), affine=affine)
     inference = ConfigParser()
     inference.read_config(BUNDLE / INFERENCE)
-    assert inference["grow_voxels"] == 0
+    assert inference["grow_voxels"] == 2
     for grow_voxels in (2, 0):
         inference["grow_voxels"] = grow_voxels
         chain = inference.get_parsed_content("segdet_postprocessing")
