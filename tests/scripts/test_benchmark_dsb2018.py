@@ -77,12 +77,18 @@ def _main(*args: str) -> int:
     return _benchmark_module().main(list(args))
 
 
-def test_scores_by_image_type_of_written_instances(tmp_path):
-    # fluo_a exact, fluo_b and stain nothing found, bright one of its two nuclei: known scores per type
-    dataset, datalist = _tiny_dataset(tmp_path)
+def _written_instances(root: Path) -> tuple[Path, Path]:
+    """The tiny dataset and instance files in ``root/eval``: fluo_a exact, fluo_b and stain nothing found,
+    bright one of its two nuclei. Returns the dataset folder and the datalist."""
+    dataset, datalist = _tiny_dataset(root)
     found = {"fluo_a": _discs(SAMPLES["fluo_a"][1]), "bright": _discs(SAMPLES["bright"][1][1:])}
     for stem in SAMPLES:
-        write_image(tmp_path / "eval" / f"{stem}_instances.tif", found.get(stem, np.zeros((64, 64), np.uint16)))
+        write_image(root / "eval" / f"{stem}_instances.tif", found.get(stem, np.zeros((64, 64), np.uint16)))
+    return dataset, datalist
+
+
+def test_scores_by_image_type_of_written_instances(tmp_path):
+    dataset, datalist = _written_instances(tmp_path)
 
     scores = _benchmark_module().scores_by_image_type(tmp_path / "eval", dataset, datalist)
 
@@ -105,10 +111,7 @@ def test_scores_by_image_type_of_written_instances(tmp_path):
 
 
 def test_counts_per_image_of_written_instances(tmp_path):
-    dataset, datalist = _tiny_dataset(tmp_path)
-    found = {"fluo_a": _discs(SAMPLES["fluo_a"][1]), "bright": _discs(SAMPLES["bright"][1][1:])}
-    for stem in SAMPLES:
-        write_image(tmp_path / "eval" / f"{stem}_instances.tif", found.get(stem, np.zeros((64, 64), np.uint16)))
+    dataset, datalist = _written_instances(tmp_path)
 
     counts = _benchmark_module().counts_per_image(tmp_path / "eval", dataset, datalist)
 
