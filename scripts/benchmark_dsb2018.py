@@ -135,8 +135,7 @@ def evaluate_row(name: str, run: Path | None, dataset_dir: Path, datalist: Path,
         "test": json.loads((out / "test" / "metrics.json").read_text())["metrics"],
         "inference_ms_per_image": 1000 * summary["total_seconds"] / max(summary["n_images"], 1),
         "n_test_images": summary["n_images"],
-        "by_image_type": scores_by_image_type(out / "test", dataset_dir, datalist),
-        "per_image": counts_per_image(out / "test", dataset_dir, datalist),
+        **written_instance_scores(out / "test", dataset_dir, datalist),
     }
     (out / "row.json").write_text(json.dumps(row, indent=2))
     return row
@@ -171,14 +170,13 @@ def evaluate_classical(dataset_dir: Path, datalist: Path, work_dir: Path) -> dic
         "parameters": 0,
         "inference_ms_per_image": 1000 * seconds / len(items),
         "n_test_images": len(items),
-        "by_image_type": scores_by_image_type(out / "test", dataset_dir, datalist),
-        "per_image": counts_per_image(out / "test", dataset_dir, datalist),
+        **written_instance_scores(out / "test", dataset_dir, datalist),
     }
     (out / "row.json").write_text(json.dumps(row, indent=2))
     return row
 
 
-def _test_images(eval_dir: Path, dataset_dir: Path, datalist: Path):
+def read_test_images(eval_dir: Path, dataset_dir: Path, datalist: Path) -> list[tuple]:
     """``(stem, image type, truth, prediction)`` of every test image of ``datalist``: the truth from the dataset,
     the prediction from ``eval_dir/<stem>_instances.tif``, the type from ``dataset_dir/manifest.json``
     (``modality_guess``: fluorescence, color_stain, brightfield)."""
@@ -187,23 +185,32 @@ def _test_images(eval_dir: Path, dataset_dir: Path, datalist: Path):
 
     manifest = json.loads((dataset_dir / "manifest.json").read_text())
     image_type = {sample["id"]: sample["modality_guess"] for sample in manifest["samples"]}
+    images = []
     for item in load_datalist(datalist, "test", base_dir=dataset_dir):
         stem = image_stem(item["image"])
         truth = read_labels(item["label"])[0].squeeze()
         pred = read_labels(eval_dir / f"{stem}_instances.tif")[0].squeeze()
-        yield stem, image_type[stem], truth, pred
+        images.append((stem, image_type[stem], truth, pred))
+    return images
 
 
-def scores_by_image_type(eval_dir: Path, dataset_dir: Path, datalist: Path) -> dict:
-    """Scores of the instances written into ``eval_dir`` (``<stem>_instances.tif``) for the test section of
-    ``datalist``, per image type and over all test images: accuracy and instance F1 at IoU 0.5 (micro, from
-    the counts summed over images, as the bundles' metrics), DSB score and pixel IoU (means over images)."""
+def written_instance_scores(eval_dir: Path, dataset_dir: Path, datalist: Path) -> dict:
+    """The row's columns of the instances written into ``eval_dir``, read once: ``by_image_type`` and
+    ``per_image``."""
+    images = read_test_images(eval_dir, dataset_dir, datalist)
+    return {"by_image_type": scores_by_image_type(images), "per_image": counts_per_image(images)}
+
+
+def scores_by_image_type(images: list[tuple]) -> dict:
+    """Scores of the test images (:func:`read_test_images`) per image type and over all of them: accuracy
+    and instance F1 at IoU 0.5 (micro, from the counts summed over images, as the bundles' metrics), DSB
+    score and pixel IoU (means over images)."""
     import numpy as np
 
     from cellbundles.metrics import dsb_score, match_instances_dataset, pixel_scores
 
     pairs: dict[str, list] = {}
-    for _, kind, truth, pred in _test_images(eval_dir, dataset_dir, datalist):
+    for _, kind, truth, pred in images:
         for group in (kind, "all"):
             pairs.setdefault(group, []).append((truth, pred))
     scores = {}
@@ -221,12 +228,13 @@ def scores_by_image_type(eval_dir: Path, dataset_dir: Path, datalist: Path) -> d
     return scores
 
 
-def counts_per_image(eval_dir: Path, dataset_dir: Path, datalist: Path) -> list[dict]:
-    """Per test image: its id, type, and the matched (IoU >= 0.5), true and predicted instance counts."""
+def counts_per_image(images: list[tuple]) -> list[dict]:
+    """Per test image (:func:`read_test_images`): its id, type, and the matched (IoU >= 0.5), true and
+    predicted instance counts."""
     from cellbundles.metrics import match_instances
 
     counts = []
-    for stem, kind, truth, pred in _test_images(eval_dir, dataset_dir, datalist):
+    for stem, kind, truth, pred in images:
         matching = match_instances(truth, pred, thresh=0.5)
         counts.append({"id": stem, "type": kind, "tp": matching.tp, "n_true": matching.n_true, "n_pred": matching.n_pred})
     return counts

@@ -90,7 +90,8 @@ def _written_instances(root: Path) -> tuple[Path, Path]:
 def test_scores_by_image_type_of_written_instances(tmp_path):
     dataset, datalist = _written_instances(tmp_path)
 
-    scores = _benchmark_module().scores_by_image_type(tmp_path / "eval", dataset, datalist)
+    benchmark = _benchmark_module()
+    scores = benchmark.scores_by_image_type(benchmark.read_test_images(tmp_path / "eval", dataset, datalist))
 
     assert set(scores) == {"fluorescence", "color_stain", "brightfield", "all"}
     assert {group: (s["n_images"], s["n_nuclei"]) for group, s in scores.items()} == {
@@ -113,7 +114,8 @@ def test_scores_by_image_type_of_written_instances(tmp_path):
 def test_counts_per_image_of_written_instances(tmp_path):
     dataset, datalist = _written_instances(tmp_path)
 
-    counts = _benchmark_module().counts_per_image(tmp_path / "eval", dataset, datalist)
+    benchmark = _benchmark_module()
+    counts = benchmark.counts_per_image(benchmark.read_test_images(tmp_path / "eval", dataset, datalist))
 
     assert counts == [
         {"id": "fluo_a", "type": "fluorescence", "tp": 3, "n_true": 3, "n_pred": 3},

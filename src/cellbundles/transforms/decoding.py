@@ -312,7 +312,7 @@ class GrowInstancesd(MapTransform):
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
-        if self.steps == 0:  # the bundles' default: no softmax of a whole volume for nothing
+        if self.steps == 0:  # no growth: skip the softmax of the whole volume
             return d
         logits = torch.as_tensor(d[self.logits_key]).float()
         if logits.ndim < 3 or logits.shape[0] < 2:
