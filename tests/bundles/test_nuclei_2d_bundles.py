@@ -604,3 +604,27 @@ def test_resunet_trains_with_the_wide_zoom():
         augmentations = parser.get_parsed_content("train#random_transforms")[2]
         affine = next(t for t in augmentations.transforms if isinstance(t, RandAffined))
         assert affine.rand_affine.rand_affine_grid.scale_range == ((0.5 if zoom is None else zoom),)
+
+
+def test_resunet_inference_and_evaluate_average_eight_views_and_validation_one():
+    """``tta d8`` (default) in inference.json and evaluate.json: the mean over 8 flipped / rotated views of the
+    sliding window; the validation during training keeps one pass; ``tta none`` is one pass."""
+    from monai.bundle import ConfigParser
+    from monai.inferers import SlidingWindowInferer
+
+    from cellbundles.engines import DihedralTTAInferer
+
+    configs = BUNDLES / "nuclei_resunet_2d" / "configs"
+    inference = ConfigParser()
+    inference.read_config(str(configs / "inference.json"))
+    inferer = inference.get_parsed_content("inferer")
+    assert isinstance(inferer, DihedralTTAInferer) and len(inferer.views) == 8
+    assert isinstance(inferer.inferer, SlidingWindowInferer) and tuple(inferer.inferer.roi_size) == (256, 256)
+    evaluate = ConfigParser()
+    evaluate.read_config([str(configs / "train.json"), str(configs / "evaluate.json")])
+    evaluate["tta"] = "none"
+    assert isinstance(evaluate.get_parsed_content("validate#inferer"), SlidingWindowInferer)
+    assert len(evaluate.get_parsed_content("tta_inferer").views) == 1
+    assert evaluate["validate#evaluator#inferer"] == "@tta_inferer"
+    evaluate["tta"] = "d8"
+    assert len(evaluate.get_parsed_content("tta_inferer", lazy=False).views) == 8

@@ -235,9 +235,9 @@ def test_report_carries_rows_not_in_the_work_folder(tmp_path):
     out.mkdir()
     data_source = "shipped weights (DSB2018 stage1_train: the 120-image subset vendored in data/samples, 78 for training)"
     unet = {**_network_row(_scores(0.61)), "bundle": "nuclei_semantic_2d", "trained_on": data_source}
-    earlier = {"machine": {"date": "2026-01-02T03:04:05+00:00"}, "rows": {"semantic_unet": unet}}
+    earlier = {"machine": {"date": "2026-01-02T03:04:05+00:00"}, "rows": {"semantic_unet_one_pass": unet}}
     (out / "dsb2018.json").write_text(json.dumps(earlier))
-    assert _main("--stages", "report", "--rows", "resunet_distance", "semantic_unet", "--work_dir", str(work),
+    assert _main("--stages", "report", "--rows", "resunet_distance", "semantic_unet_one_pass", "--work_dir", str(work),
                  "--output_dir", str(out)) == 0  # fmt: skip
 
     markdown = (out / "dsb2018.md").read_text()
@@ -246,7 +246,7 @@ def test_report_carries_rows_not_in_the_work_folder(tmp_path):
     assert ("carried unchanged from an earlier run of this script: `nuclei_semantic_2d` U-Net, 3 classes + seeded "
             "watershed (seed 003) (2026-01-02).") in markdown  # fmt: skip
     report = json.loads((out / "dsb2018.json").read_text())
-    assert report["rows"]["semantic_unet"]["measured"] == "2026-01-02T03:04:05+00:00"
+    assert report["rows"]["semantic_unet_one_pass"]["measured"] == "2026-01-02T03:04:05+00:00"
     assert report["rows"]["resunet_distance"]["measured"][:10] == report["machine"]["date"][:10]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .detection import DetectionInferer, PrepareDetectionBatch
+from .dihedral_tta import DihedralTTAInferer, dihedral_transforms
 from .mc_dropout import MCDropoutInferer
 from .prepare_batch import PrepareBatchTargetDict
 from .recyclegan import RecycleGANImageSaver, RecycleGANTrainer
@@ -12,6 +13,7 @@ from .weights import WeightsLoader
 
 __all__ = [
     "DetectionInferer",
+    "DihedralTTAInferer",
     "MCDropoutInferer",
     "MetricsJSONHandler",
     "OutputSummaryHandler",
@@ -21,6 +23,7 @@ __all__ = [
     "RecycleGANTrainer",
     "TrainingHistoryHandler",
     "WeightsLoader",
+    "dihedral_transforms",
     "package_versions",
     "read_history",
 ]
