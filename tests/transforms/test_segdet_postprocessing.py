@@ -16,6 +16,7 @@ from cellbundles.transforms import (
     ProbabilityMaskd,
     SeededWatershedd,
     SplitSegDetOutputd,
+    TrimInstancesd,
     render_gaussian_density,
 )
 
@@ -150,3 +151,26 @@ def test_mc_dropout_uncertainty_runs_only_the_dropout_passes():
     transform = MCDropoutUncertaintyd(keys="image", network=net, num_passes=3, threshold=0.0, min_distance_um=1.0)
     transform({"image": MetaTensor(torch.rand(1, 16, 16, 16), affine=AFFINE), "centroids": np.zeros((0, 3))})
     assert forward_modes == [True, True, True]
+
+
+def test_trim_instances_cuts_labels_back_to_the_bright_nucleus_and_the_mask_with_them():
+    """Labels grown past a dim isolated ball lose the dark voxels; the mask loses exactly those voxels."""
+    grid = np.indices((12, 20, 20))
+    ball = np.sqrt(sum((axis - c) ** 2 for axis, c in zip(grid, (6, 10, 10)))) <= 4
+    wide = np.sqrt(sum((axis - c) ** 2 for axis, c in zip(grid, (6, 10, 10)))) <= 6
+    image = MetaTensor(torch.as_tensor(np.where(ball, 50.0, 5.0)[None], dtype=torch.float32), affine=AFFINE)
+    labels = MetaTensor(torch.as_tensor(wide[None].astype(np.int32)), affine=AFFINE)
+    mask = torch.as_tensor(wide[None] | (grid[2] < 2)[None])  # the mask also holds a strip outside the instance
+    out = TrimInstancesd("instances", image_key="image", fraction=0.5, mask_key="mask")(
+        {"image": image, "instances": labels, "mask": mask}
+    )
+    trimmed = out["instances"]
+    assert isinstance(trimmed, MetaTensor) and trimmed.dtype == torch.int32
+    trimmed = trimmed.numpy()[0]
+    assert (ball <= (trimmed == 1)).all() and (trimmed == 1).sum() < wide.sum()
+    removed = wide & (trimmed == 0)
+    np.testing.assert_array_equal(np.asarray(out["mask"])[0], (wide | (grid[2] < 2)) & ~removed)
+    untouched = TrimInstancesd("instances", fraction=0.0)({"image": image, "instances": labels})["instances"]
+    np.testing.assert_array_equal(np.asarray(untouched), np.asarray(labels))
+    with pytest.raises(ValueError, match="fraction"):
+        TrimInstancesd("instances", fraction=-0.1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from .cell_rules import apply_cell_rules, cover_nuclei, merge_cells_sharing_nuclei, recover_foreground
 from .detections import paint_instances, relabel_by_rank
 from .distance import instances_from_distance, normalised_distance
+from .intensity_trim import trim_to_intensity
 from .peaks import BatchDensityPeaks, count_from_density, find_density_peaks
 from .semantic import grow_instances, instances_from_binary, instances_from_three_class, remove_small_instances, split_touching
 from .uncertainty import flag_most_uncertain, mc_uncertainty_radii
@@ -34,6 +35,7 @@ __all__ = [
     "remove_small_instances",
     "seeded_watershed",
     "split_touching",
+    "trim_to_intensity",
     "watershed_from_markers",
 ]
 

@@ -31,6 +31,9 @@ from .decoding import (
     SplitSegDetOutputd,
     SplitSegDetOutputD,
     SplitSegDetOutputDict,
+    TrimInstancesd,
+    TrimInstancesD,
+    TrimInstancesDict,
 )
 from .density import (
     CentroidsToDensity,
@@ -183,6 +186,9 @@ __all__ = [
     "SplitSegDetOutputD",
     "SplitSegDetOutputDict",
     "SplitSegDetOutputd",
+    "TrimInstancesD",
+    "TrimInstancesDict",
+    "TrimInstancesd",
     "ToSingleChannel",
     "ToSingleChannelD",
     "ToSingleChannelDict",
