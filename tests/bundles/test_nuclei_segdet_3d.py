@@ -505,7 +505,13 @@ def test_training_target_has_a_seam_between_touching_nuclei_and_inference_grows_
     from monai.transforms import Compose
     from scipy import ndimage
 
-    from cellbundles.transforms import GrowInstancesd, InstancesToBinaryd, SeededWatershedd, render_gaussian_density
+    from cellbundles.transforms import (
+        GrowInstancesd,
+        InstancesToBinaryd,
+        SeededWatershedd,
+        TrimInstancesd,
+        render_gaussian_density,
+    )
 
     affine = torch.diag(torch.tensor([*MODEL_SPACING, 1.0]))
     labels = np.zeros((16, 24, 40), np.int32)
@@ -529,13 +535,14 @@ def test_training_target_has_a_seam_between_touching_nuclei_and_inference_grows_
     centres = np.array([[8, 12, 13], [8, 12, 27]])
     density = render_gaussian_density(centres, labels.shape, 1.0 / np.array(MODEL_SPACING))
     pred = MetaTensor(torch.as_tensor(np.stack([np.zeros_like(nucleus), nucleus, density]), dtype=torch.float32), affine=affine)
+    image = MetaTensor(torch.as_tensor((labels > 0)[None], dtype=torch.float32), affine=affine)  # the seam is bright
     inference = ConfigParser()
     inference.read_config(BUNDLE / INFERENCE)
     assert inference["grow_voxels"] == 2
     for grow_voxels in (2, 0):
         inference["grow_voxels"] = grow_voxels
         chain = inference.get_parsed_content("segdet_postprocessing")
-        out = Compose(chain)({"pred": pred})
+        out = Compose(chain)({"pred": pred, "image": image})
         instances, mask = np.asarray(out["instances"])[0], np.asarray(out["mask"])[0]
         assert set(np.unique(instances)) == {0, 1, 2}
         assert (instances[seam] > 0).all() == (grow_voxels > 0) and not (instances[labels == 0] > 0).any()
@@ -548,3 +555,39 @@ def test_training_target_has_a_seam_between_touching_nuclei_and_inference_grows_
         grow = next(i for i, t in enumerate(transforms) if isinstance(t, GrowInstancesd))
         assert isinstance(transforms[grow - 1], SeededWatershedd)
         assert transforms[grow].steps == 2 and transforms[grow].threshold == 0.1 and transforms[grow].mask_key == "mask"
+        # then the trim (release 0.4.0) cuts every instance back to its bright part of the image
+        assert isinstance(transforms[grow + 1], TrimInstancesd)
+        trim = transforms[grow + 1]
+        assert trim.fraction == 0.5 and trim.image_key == "image" and trim.mask_key == "mask"
+
+
+def test_inference_trims_an_isolated_nucleus_drawn_too_fat_back_to_its_bright_part():
+    """``trim_fraction`` (default 0.5): a network mask two voxels wider than the nucleus in the image loses
+    the dark rim; ``0`` keeps the grown instance as it is."""
+    from monai.bundle import ConfigParser
+    from monai.data import MetaTensor
+    from monai.transforms import Compose
+    from scipy import ndimage
+
+    from cellbundles.transforms import render_gaussian_density
+
+    affine = torch.diag(torch.tensor([*MODEL_SPACING, 1.0]))
+    grid = np.indices((16, 28, 28))
+    radius = np.sqrt(sum((axis - c) ** 2 for axis, c in zip(grid, (8, 14, 14))))
+    nucleus, drawn = radius <= 5, radius <= 7
+    density = render_gaussian_density(np.array([[8, 14, 14]]), nucleus.shape, 1.0 / np.array(MODEL_SPACING))
+    logits = np.where(drawn, 4.0, -4.0)
+    pred = MetaTensor(torch.as_tensor(np.stack([np.zeros_like(logits), logits, density]), dtype=torch.float32), affine=affine)
+    image = MetaTensor(torch.as_tensor(ndimage.gaussian_filter(nucleus * 100.0 + 10.0, 1.0)[None], dtype=torch.float32), affine=affine)
+    inference = ConfigParser()
+    inference.read_config(BUNDLE / INFERENCE)
+    assert inference["trim_fraction"] == 0.5
+    volumes = {}
+    for fraction in (0.5, 0.0):
+        inference["trim_fraction"] = fraction
+        out = Compose(inference.get_parsed_content("segdet_postprocessing"))({"pred": pred, "image": image})
+        instances, mask = np.asarray(out["instances"])[0], np.asarray(out["mask"])[0]
+        assert set(np.unique(instances)) == {0, 1} and (nucleus <= (instances == 1)).all()
+        assert ((instances > 0) == (mask > 0)).all()
+        volumes[fraction] = int((instances == 1).sum())
+    assert volumes[0.0] >= drawn.sum() and volumes[0.5] < nucleus.sum() + 0.6 * (drawn.sum() - nucleus.sum())
