@@ -340,8 +340,8 @@ class TrimInstancesd(MapTransform):
     Args:
         keys: keys of the ``(1, [D,] H, W)`` instance labels (trimmed in place).
         image_key: key of the ``(1, [D,] H, W)`` image on the same grid.
-        fraction: a voxel stays when it is at least ``background + fraction * (instance mean - background)``
-            (0.5: the half-maximum edge); 0 changes nothing.
+        fraction: a voxel stays when the smoothed image there is at least
+            ``background + fraction * (instance mean - background)``; 0 changes nothing.
         sigma_voxels: Gaussian smoothing of the image before the comparison, in voxels.
         mask_key: key of a ``(1, [D,] H, W)`` binary mask from which the trimmed voxels are removed too
             (None: no mask is changed).
