@@ -54,3 +54,26 @@ def test_stratify_without_manifest_names_the_file(tmp_path):
     assert result.returncode == 1
     assert "manifest.json" in result.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "o.json").exists()
+
+
+def test_repeat_training_lists_a_rare_type_more_often_and_keeps_the_split(tmp_path):
+    root = tmp_path / "data"
+    _dataset(root)
+    plain, repeated = tmp_path / "plain.json", tmp_path / "repeated.json"
+    common = [sys.executable, str(SCRIPT), "--dataset_dir", str(root), "--val_fraction", "0.1", "--test_fraction", "0.2", "--stratify"]
+    for output, extra in ((plain, []), (repeated, ["--repeat_training", "color_stain=3"])):
+        result = subprocess.run([*common, "--output", str(output), *extra], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+    plain, repeated = json.loads(plain.read_text()), json.loads(repeated.read_text())
+    assert repeated["validation"] == plain["validation"] and repeated["test"] == plain["test"]
+    counts = {}
+    for item in repeated["training"]:
+        counts[item["image"]] = counts.get(item["image"], 0) + 1
+    assert set(counts) == {item["image"] for item in plain["training"]}
+    assert {count for image, count in counts.items() if Path(image).stem >= "img20"} == {3}  # the 7 stained images
+    assert {count for image, count in counts.items() if Path(image).stem < "img20"} == {1}
+    assert len(repeated["training"]) == 14 + 3 * 7 and "repeated: color_stain=3" in repeated["description"]
+    bad = subprocess.run([*common, "--output", str(tmp_path / "bad.json"), "--repeat_training", "color_stain"],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert bad.returncode == 1 and "MODALITY=N" in bad.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "bad.json").exists()
