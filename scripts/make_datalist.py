@@ -35,9 +35,8 @@ def manifest_samples(dataset_dir: Path, option: str) -> list[dict]:
     return json.loads(manifest_path.read_text(encoding="utf-8")).get("samples", [])
 
 
-def manifest_strata(dataset_dir: Path) -> dict[str, str]:
-    """Group name (modality and size) of every sample of ``dataset_dir/manifest.json``."""
-    samples = manifest_samples(dataset_dir, "--stratify")
+def manifest_strata(samples: list[dict]) -> dict[str, str]:
+    """Group name (modality and size) of every manifest sample."""
     return {sample["id"]: " ".join(str(sample.get(field, "")) for field in STRATA_FIELDS) for sample in samples}
 
 
@@ -52,9 +51,9 @@ def parse_repeats(values: list[str]) -> dict[str, int]:
     return repeats
 
 
-def repeat_training(datalist: dict, dataset_dir: Path, repeats: dict[str, int]) -> None:
+def repeat_training(datalist: dict, samples: list[dict], repeats: dict[str, int]) -> None:
     """List each training item ``repeats[its modality_guess]`` times (once when its modality is not named)."""
-    modality = {sample["id"]: sample.get("modality_guess", "") for sample in manifest_samples(dataset_dir, "--repeat_training")}
+    modality = {sample["id"]: sample.get("modality_guess", "") for sample in samples}
     extra = []
     for item in datalist["training"]:
         extra += [item] * (repeats.get(modality.get(Path(item["image"]).stem, ""), 1) - 1)
@@ -73,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="list the training images of a manifest modality_guess N times")
     args = parser.parse_args(argv)
     try:
-        strata = manifest_strata(args.dataset_dir) if args.stratify else None
+        repeats = parse_repeats(args.repeat_training)
+        options = [name for name, used in (("--stratify", args.stratify), ("--repeat_training", repeats)) if used]
+        samples = manifest_samples(args.dataset_dir, " and ".join(options)) if options else []
+        strata = manifest_strata(samples) if args.stratify else None
         datalist = build_datalist(
             args.dataset_dir,
             val_fraction=args.val_fraction,
@@ -81,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             strata=strata,
         )
-        if args.repeat_training:
-            repeat_training(datalist, args.dataset_dir, parse_repeats(args.repeat_training))
+        if repeats:
+            repeat_training(datalist, samples, repeats)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

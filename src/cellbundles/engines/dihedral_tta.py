@@ -34,8 +34,7 @@ class DihedralTTAInferer(Inferer):
     segmentation logits, boundary and distance maps do (not vector fields such as flows). The average is
     taken over the raw outputs (logits), one view at a time, so the memory is that of two outputs.
 
-    ``d8`` (8 views) is what the 2D bundles ship: on the DSB2018 validation images of
-    ``nuclei_resunet_2d`` it raised accuracy@0.5 from 0.802 to 0.812 (``docs/benchmarks/dsb2018.md``).
+    ``d8`` (8 views) is the 2D bundles' default (``tta``); its measured effect is in ``docs/decisions.md``.
 
     Args:
         transforms: ``none`` (one pass), ``flips`` (4 views: x, y and both flipped) or ``d8`` (8 views).

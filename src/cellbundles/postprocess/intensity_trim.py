@@ -1,4 +1,4 @@
-"""Instances trimmed to the part of the image where their own nucleus is bright (a per-nucleus half-maximum)."""
+"""Instances trimmed to the part of the image where their own nucleus is bright (relative to its mean brightness)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,7 @@ def trim_to_intensity(
     Args:
         labels: ``([D,] H, W)`` instance labels, 0 background.
         image: intensities on the same grid.
-        fraction: 0 keeps every voxel above the background; 1 keeps only voxels at least as bright as the
-            instance's mean.
+        fraction: 0 changes nothing; 1 keeps only voxels at least as bright as the instance's mean.
         sigma_voxels: smoothing of the image before the comparison, in voxels.
         background_percentile: percentile of the smoothed image taken as the background level.
 
@@ -44,7 +43,7 @@ def trim_to_intensity(
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be in [0, 1], got {fraction}.")
     labels = labels.astype(np.int32)
-    if not labels.any():
+    if fraction == 0 or not labels.any():
         return labels
     smoothed = ndimage.gaussian_filter(image, sigma_voxels, mode="nearest") if sigma_voxels > 0 else image
     background = float(np.percentile(smoothed, background_percentile))

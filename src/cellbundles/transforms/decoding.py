@@ -367,7 +367,7 @@ class TrimInstancesd(MapTransform):
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
-        if self.fraction == 0:
+        if self.fraction == 0:  # off: the image is not needed
             return d
         image = _single_channel(d[self.image_key], self.image_key)
         for key in self.key_iterator(d):
