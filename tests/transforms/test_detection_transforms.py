@@ -113,3 +113,71 @@ def test_prepare_batch_feeds_images_and_targets_to_the_detector():
     assert set(targets[0]) == {"boxes", "labels", "masks", "mask_weights"}
     with pytest.raises(ValueError, match="no_collation"):
         PrepareDetectionBatch()({"image": torch.rand(2, 1, 6, 8)})
+
+
+class _DiscDetector(torch.nn.Module):
+    """Stands in for a detector that sees every bright disc: one detection per connected component; records
+    the size of every image it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.sizes = []
+
+    def forward(self, images):
+        from scipy import ndimage
+
+        found = []
+        for image in images:
+            self.sizes.append(tuple(image.shape[-2:]))
+            labels, n = ndimage.label(image[0].numpy() > 0.5)
+            masks = torch.from_numpy(np.stack([labels == i for i in range(1, n + 1)])).float()[:, None]
+            boxes = [[s[1].start, s[0].start, s[1].stop, s[0].stop] for s in ndimage.find_objects(labels)]
+            found.append({"boxes": torch.tensor(boxes, dtype=torch.float32), "scores": torch.full((n,), 0.9),
+                          "labels": torch.ones(n, dtype=torch.int64), "masks": masks})  # fmt: skip
+        return found
+
+
+def _discs(diameter: int, size: int = 128) -> torch.Tensor:
+    """``(1, 1, size, size)`` image with 4 bright discs of ``diameter`` pixels, centred in the quadrants."""
+    yy, xx = np.mgrid[:size, :size]
+    image = np.zeros((size, size), np.float32)
+    for cy in (size // 4, 3 * size // 4):
+        for cx in (size // 4, 3 * size // 4):
+            image[(yy - cy) ** 2 + (xx - cx) ** 2 <= (diameter / 2) ** 2] = 1.0
+    return torch.from_numpy(image)[None, None]
+
+
+@pytest.mark.parametrize(
+    "diameter, zoom, sizes",
+    [
+        (16, 2.0, [(128, 128), (256, 256)]),  # small nuclei: enlarged to 32 px
+        (32, 1.0, [(128, 128)]),  # the trained size: one pass
+        (48, 2 / 3, [(128, 128), (85, 85)]),  # large nuclei: reduced
+    ],
+)
+def test_auto_zoom_brings_nuclei_to_the_trained_size_and_answers_on_the_input_grid(diameter, zoom, sizes):
+    detector = _DiscDetector()
+    output = DetectionInferer(max_detections=8, zoom="auto", nucleus_diameter=32.0)(_discs(diameter), detector)
+    assert detector.sizes == sizes
+    assert output["zoom"].item() == pytest.approx(zoom, rel=0.05)
+    instances = output["instances"][0, 0].numpy()
+    assert instances.shape == (128, 128) and len(np.unique(instances)) == 5  # the 4 discs, on the input grid
+    truth = _discs(diameter)[0, 0].numpy() > 0.5
+    assert np.logical_and(instances > 0, truth).sum() / np.logical_or(instances > 0, truth).sum() > 0.9
+    boxes = output["boxes"][0, :4].numpy()
+    np.testing.assert_allclose(np.sort(boxes[:, 0]), np.sort([32 - diameter / 2, 96 - diameter / 2] * 2), atol=1.5)
+
+
+def test_zoom_is_clipped_to_its_range_and_to_the_pixel_budget():
+    detector = _DiscDetector()
+    output = DetectionInferer(zoom="auto", nucleus_diameter=32.0, zoom_range=(0.5, 1.5))(_discs(8), detector)
+    assert output["zoom"].item() == pytest.approx(1.5)  # 4x wanted, 1.5x allowed
+    detector = _DiscDetector()
+    output = DetectionInferer(zoom=2.0, max_zoomed_pixels=192 * 192)(_discs(16), detector)
+    assert detector.sizes == [(192, 192)] and output["zoom"].item() == pytest.approx(1.5)
+    item = DetectionsToInstancesd(keys="pred")({"pred": {k: v[0] for k, v in output.items()}})
+    assert item["zoom"] == pytest.approx(1.5) and item["instances"].max() == 4
+    with pytest.raises(ValueError, match="zoom"):
+        DetectionInferer(zoom="large")
+    with pytest.raises(ValueError, match="zoom_range"):
+        DetectionInferer(zoom_range=(2.0, 1.0))

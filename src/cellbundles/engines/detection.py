@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from monai.engines import PrepareBatch
 from monai.inferers import Inferer
 from monai.utils import convert_to_tensor
 
-from cellbundles.postprocess import paint_instances, relabel_by_rank
+from cellbundles.postprocess import median_diameter_um, paint_instances, relabel_by_rank
 
 __all__ = ["DetectionInferer", "InstanceLabelNetwork", "PrepareDetectionBatch"]
 
@@ -67,41 +68,112 @@ class DetectionInferer(Inferer):
     """Runs a torchvision instance-segmentation model on a batch and returns batch-first tensors.
 
     Input ``(B, C, H, W)`` (a list of differently sized ``(C, H, W)`` images also works when ``B``
-    is 1). Output ``{"instances": (B, 1, H, W) int32, "boxes": (B, D, 4), "scores": (B, D)}``:
+    is 1). Output ``{"instances": (B, 1, H, W) int32, "boxes": (B, D, 4), "scores": (B, D), "zoom": (B,)}``:
     the detections' masks painted into one label image per image (mask probability
     ``>= mask_threshold``, the higher score wins overlaps, detection ``i`` in decreasing score order
-    gets id ``i + 1``), and their boxes and scores padded with NaN to ``D = max_detections``.
-    :class:`cellbundles.transforms.DetectionsToInstancesd` takes one decollated item of it.
+    gets id ``i + 1``), their boxes and scores padded with NaN to ``D = max_detections``, and the
+    factor each image was resized by. :class:`cellbundles.transforms.DetectionsToInstancesd` takes one
+    decollated item of it.
+
+    Detectors see nuclei best at the size they were trained on. With ``zoom="auto"`` (like Cellpose's
+    diameter) a first pass at the image's own size measures the median equivalent-disc diameter ``d`` of
+    the detections scoring at least ``size_min_score``; when ``nucleus_diameter / d`` (clipped to
+    ``zoom_range``) differs from 1 by more than 5 %, the image is resized by it (bilinear), detected
+    again, painted on the resized grid and the labels are brought back to the input grid (nearest);
+    boxes are divided by the zoom. A number resizes every image by that factor. The resized image has
+    at most ``max_zoomed_pixels`` pixels (the zoom is lowered to fit), which bounds the memory of
+    torchvision's full-size masks (``D x H' x W'`` floats).
 
     Args:
         mask_threshold: mask probability from which a pixel belongs to a detection.
         max_detections: padding length; must be at least the model's detections per image.
+        zoom: ``"auto"`` or the factor every image is resized by before detection.
+        nucleus_diameter: median nucleus diameter, pixels, that ``"auto"`` resizes to.
+        zoom_range: lowest and highest factor of ``"auto"``.
+        size_min_score: detections of the first pass that measure the nucleus size score at least this.
+        max_zoomed_pixels: largest resized image, pixels.
     """
 
-    def __init__(self, mask_threshold: float = 0.5, max_detections: int = 400) -> None:
+    def __init__(
+        self,
+        mask_threshold: float = 0.5,
+        max_detections: int = 400,
+        zoom: float | str = 1.0,
+        nucleus_diameter: float = 32.0,
+        zoom_range: Sequence[float] = (0.5, 2.0),
+        size_min_score: float = 0.7,
+        max_zoomed_pixels: int = 2**22,
+    ) -> None:
         super().__init__()
+        if zoom != "auto" and not (isinstance(zoom, (int, float)) and zoom > 0):
+            raise ValueError(f"zoom must be 'auto' or a positive number, got {zoom!r}.")
+        if len(zoom_range) != 2 or not 0 < zoom_range[0] <= zoom_range[1]:
+            raise ValueError(f"zoom_range must be (low, high) with 0 < low <= high, got {zoom_range}.")
         self.mask_threshold = mask_threshold
         self.max_detections = max_detections
+        self.zoom = zoom
+        self.nucleus_diameter = nucleus_diameter
+        self.zoom_range = (float(zoom_range[0]), float(zoom_range[1]))
+        self.size_min_score = size_min_score
+        self.max_zoomed_pixels = max_zoomed_pixels
 
     def __call__(self, inputs: torch.Tensor, network: nn.Module, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         images = [convert_to_tensor(image, track_meta=False) for image in inputs]
-        detections = network(images, *args, **kwargs)
         height = max(image.shape[-2] for image in images)
         width = max(image.shape[-1] for image in images)
         instances = torch.zeros(len(images), 1, height, width, dtype=torch.int32)
         boxes = torch.full((len(images), self.max_detections, 4), float("nan"))
         scores = torch.full((len(images), self.max_detections), float("nan"))
-        for index, (image, found) in enumerate(zip(images, detections)):
-            n_found = found["scores"].shape[0]
+        zooms = torch.ones(len(images))
+        first_zoom = 1.0 if self.zoom == "auto" else float(self.zoom)
+        detections = [self._detect(image, network, first_zoom, *args, **kwargs) for image in images]
+        for index, image in enumerate(images):
+            painted, found_boxes, found_scores, zoom = detections[index]
+            if self.zoom == "auto":
+                zoom = self._fit_zoom(image, self._auto_zoom(painted, found_scores))
+                if abs(zoom - 1.0) > 0.05:
+                    painted, found_boxes, found_scores, zoom = self._detect(image, network, zoom, *args, **kwargs)
+                else:
+                    zoom = 1.0
+            n_found = found_scores.shape[0]
             if n_found > self.max_detections:
                 raise ValueError(f"{n_found} detections exceed max_detections={self.max_detections}.")
-            masks = found["masks"][:, 0].detach().cpu().numpy()
-            painted = paint_instances(masks, found["scores"].detach().cpu().numpy(), self.mask_threshold)
             instances[index, 0, : image.shape[-2], : image.shape[-1]] = torch.from_numpy(painted.astype(np.int32))
-            boxes[index, :n_found] = found["boxes"].detach().cpu().float()
-            scores[index, :n_found] = found["scores"].detach().cpu().float()
+            boxes[index, :n_found] = found_boxes
+            scores[index, :n_found] = found_scores
+            zooms[index] = zoom
         device = images[0].device
-        return {"instances": instances.to(device), "boxes": boxes.to(device), "scores": scores.to(device)}
+        return {"instances": instances.to(device), "boxes": boxes.to(device), "scores": scores.to(device), "zoom": zooms.to(device)}
+
+    def _fit_zoom(self, image: torch.Tensor, zoom: float) -> float:
+        """``zoom`` lowered so that the resized image has at most ``max_zoomed_pixels`` pixels."""
+        pixels = image.shape[-2] * image.shape[-1]
+        return float(min(zoom, (self.max_zoomed_pixels / pixels) ** 0.5))
+
+    def _auto_zoom(self, painted: np.ndarray, found_scores: torch.Tensor) -> float:
+        """Factor that brings the median diameter of the confident detections to ``nucleus_diameter``."""
+        confident = np.flatnonzero(found_scores.numpy() >= self.size_min_score) + 1
+        diameter = median_diameter_um(np.where(np.isin(painted, confident), painted, 0))
+        if not diameter:
+            return 1.0
+        return float(np.clip(self.nucleus_diameter / diameter, *self.zoom_range))
+
+    def _detect(
+        self, image: torch.Tensor, network: nn.Module, zoom: float, *args: Any, **kwargs: Any
+    ) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, float]:
+        """One image's painted ``(H, W)`` detections on its own grid, ``(D, 4)`` boxes, ``(D,)`` scores, the zoom used."""
+        zoom = self._fit_zoom(image, zoom)
+        zoomed = image
+        if zoom != 1.0:
+            zoomed = F.interpolate(image[None], scale_factor=zoom, mode="bilinear", align_corners=False)[0]
+        found = network([zoomed], *args, **kwargs)[0]
+        masks = found["masks"][:, 0].detach().cpu().numpy()
+        found_scores = found["scores"].detach().cpu().float()
+        painted = paint_instances(masks.reshape(-1, *zoomed.shape[-2:]), found_scores.numpy(), self.mask_threshold)
+        if zoom != 1.0:
+            painted_tensor = torch.from_numpy(painted)[None, None].float()
+            painted = F.interpolate(painted_tensor, size=tuple(image.shape[-2:]), mode="nearest")[0, 0].numpy().astype(np.int32)
+        return painted, found["boxes"].detach().cpu().float() / zoom, found_scores, zoom
 
 
 class InstanceLabelNetwork(nn.Module):

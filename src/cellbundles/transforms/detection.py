@@ -108,7 +108,8 @@ class DetectionsToInstancesd(MapTransform):
       objects under ``min_size`` pixels removed;
     - ``score_key``: ``(K,)`` score of each instance; ``centroid_key``: ``(K, 2)`` its centroid (y, x);
     - ``box_key`` / ``box_score_key``: the ``(D', 4)`` boxes and ``(D',)`` scores of the detections
-      scoring at least ``min_score`` (padding removed), for box AP.
+      scoring at least ``min_score`` (padding removed), for box AP;
+    - ``zoom_key``: the factor the image was resized by for detection (1.0 when the detections have none).
 
     Args:
         keys: key of the detections.
@@ -124,6 +125,7 @@ class DetectionsToInstancesd(MapTransform):
         centroid_key: str = "centroids",
         box_key: str = "boxes",
         box_score_key: str = "box_scores",
+        zoom_key: str = "zoom",
         min_size: int = 0,
         min_score: float = 0.0,
     ) -> None:
@@ -131,7 +133,7 @@ class DetectionsToInstancesd(MapTransform):
         if len(self.keys) != 1:
             raise ValueError(f"DetectionsToInstancesd takes one detections key, got {self.keys}.")
         self.instance_key, self.score_key, self.centroid_key = instance_key, score_key, centroid_key
-        self.box_key, self.box_score_key = box_key, box_score_key
+        self.box_key, self.box_score_key, self.zoom_key = box_key, box_score_key, zoom_key
         self.min_size = min_size
         self.min_score = min_score
 
@@ -152,6 +154,7 @@ class DetectionsToInstancesd(MapTransform):
         d[self.centroid_key] = np.asarray(centroids, dtype=np.float64).reshape(n_instances, 2)
         d[self.box_key] = convert_to_numpy(detections["boxes"]).astype(np.float64).reshape(-1, 4)[kept]
         d[self.box_score_key] = scores[kept]
+        d[self.zoom_key] = float(convert_to_numpy(detections.get("zoom", 1.0)).reshape(-1)[0])
         return d
 
 
