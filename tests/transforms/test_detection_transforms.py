@@ -181,3 +181,29 @@ def test_zoom_is_clipped_to_its_range_and_to_the_pixel_budget():
         DetectionInferer(zoom="large")
     with pytest.raises(ValueError, match="zoom_range"):
         DetectionInferer(zoom_range=(2.0, 1.0))
+
+
+class _LeftHalfDetector(_DiscDetector):
+    """Sees only the discs of the left half of whatever image it is given."""
+
+    def forward(self, images):
+        halves = [image.clone() for image in images]
+        for image in halves:
+            image[..., image.shape[-1] // 2 :] = 0
+        return super().forward(halves)
+
+
+def test_flip_tta_undoes_the_flips_and_averages_scores_over_the_views():
+    image = _discs(24)
+    output = DetectionInferer(max_detections=8, tta="flips")(image, _LeftHalfDetector())
+    instances = output["instances"][0, 0].numpy()
+    truth = image[0, 0].numpy() > 0.5
+    assert len(np.unique(instances)) == 5  # left discs from the plain and y-flipped views, right ones from the others
+    assert np.logical_and(instances > 0, truth).sum() / np.logical_or(instances > 0, truth).sum() > 0.95
+    np.testing.assert_allclose(output["scores"][0, :4].numpy(), [0.45] * 4)  # 0.9 in two views of four
+    np.testing.assert_allclose(np.sort(output["boxes"][0, :4, 0].numpy()), [20, 20, 84, 84], atol=1)
+    assert torch.isnan(output["scores"][0, 4:]).all()
+    plain = DetectionInferer(max_detections=8)(image, _LeftHalfDetector())
+    assert len(np.unique(plain["instances"][0, 0].numpy())) == 3
+    with pytest.raises(ValueError, match="tta"):
+        DetectionInferer(tta="d8")

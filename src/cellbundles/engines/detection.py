@@ -19,10 +19,14 @@ import torch.nn.functional as F
 from monai.engines import PrepareBatch
 from monai.inferers import Inferer
 from monai.utils import convert_to_tensor
+from scipy import sparse
 
-from cellbundles.postprocess import median_diameter_um, paint_instances, relabel_by_rank
+from cellbundles.postprocess import median_diameter_um, merge_view_detections, paint_instances, relabel_by_rank
 
-__all__ = ["DetectionInferer", "InstanceLabelNetwork", "PrepareDetectionBatch"]
+__all__ = ["DetectionInferer", "InstanceLabelNetwork", "PrepareDetectionBatch", "TTA_MODES"]
+
+#: test-time augmentation of :class:`DetectionInferer`: name -> the flipped dimensions of each view
+TTA_MODES = {"none": ((),), "flips": ((), (-1,), (-2,), (-2, -1))}
 
 
 class PrepareDetectionBatch(PrepareBatch):
@@ -84,6 +88,12 @@ class DetectionInferer(Inferer):
     at most ``max_zoomed_pixels`` pixels (the zoom is lowered to fit), which bounds the memory of
     torchvision's full-size masks (``D x H' x W'`` floats).
 
+    With ``tta="flips"`` the final pass sees the (resized) image as it is and flipped along x, y and both;
+    the flips are undone on the masks (binarised at ``mask_threshold``) of the detections scoring at least
+    ``tta_min_score`` and :func:`cellbundles.postprocess.merge_view_detections` merges the four views (score:
+    the mean over the views, 0 where a view missed the nucleus; mask: the pixels of at least half of the
+    views that saw it); boxes are those of the merged masks.
+
     Args:
         mask_threshold: mask probability from which a pixel belongs to a detection.
         max_detections: padding length; must be at least the model's detections per image.
@@ -92,6 +102,8 @@ class DetectionInferer(Inferer):
         zoom_range: lowest and highest factor of ``"auto"``.
         size_min_score: detections of the first pass that measure the nucleus size score at least this.
         max_zoomed_pixels: largest resized image, pixels.
+        tta: ``"none"`` or ``"flips"`` (test-time augmentation of the final pass).
+        tta_min_score: detections of a flipped view that take part in the merge score at least this.
     """
 
     def __init__(
@@ -103,8 +115,12 @@ class DetectionInferer(Inferer):
         zoom_range: Sequence[float] = (0.5, 2.0),
         size_min_score: float = 0.7,
         max_zoomed_pixels: int = 2**22,
+        tta: str = "none",
+        tta_min_score: float = 0.3,
     ) -> None:
         super().__init__()
+        if tta not in TTA_MODES:
+            raise ValueError(f"tta must be one of {sorted(TTA_MODES)}, got {tta!r}.")
         if zoom != "auto" and not (isinstance(zoom, (int, float)) and zoom > 0):
             raise ValueError(f"zoom must be 'auto' or a positive number, got {zoom!r}.")
         if len(zoom_range) != 2 or not 0 < zoom_range[0] <= zoom_range[1]:
@@ -116,6 +132,8 @@ class DetectionInferer(Inferer):
         self.zoom_range = (float(zoom_range[0]), float(zoom_range[1]))
         self.size_min_score = size_min_score
         self.max_zoomed_pixels = max_zoomed_pixels
+        self.views = TTA_MODES[tta]
+        self.tta_min_score = tta_min_score
 
     def __call__(self, inputs: torch.Tensor, network: nn.Module, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         images = [convert_to_tensor(image, track_meta=False) for image in inputs]
@@ -125,16 +143,14 @@ class DetectionInferer(Inferer):
         boxes = torch.full((len(images), self.max_detections, 4), float("nan"))
         scores = torch.full((len(images), self.max_detections), float("nan"))
         zooms = torch.ones(len(images))
-        first_zoom = 1.0 if self.zoom == "auto" else float(self.zoom)
-        detections = [self._detect(image, network, first_zoom, *args, **kwargs) for image in images]
         for index, image in enumerate(images):
-            painted, found_boxes, found_scores, zoom = detections[index]
+            zoom = 1.0 if self.zoom == "auto" else float(self.zoom)
             if self.zoom == "auto":
+                painted, found_boxes, found_scores, _ = self._detect(image, network, 1.0, ((),), *args, **kwargs)
                 zoom = self._fit_zoom(image, self._auto_zoom(painted, found_scores))
-                if abs(zoom - 1.0) > 0.05:
-                    painted, found_boxes, found_scores, zoom = self._detect(image, network, zoom, *args, **kwargs)
-                else:
-                    zoom = 1.0
+                zoom = zoom if abs(zoom - 1.0) > 0.05 else 1.0
+            if self.zoom != "auto" or zoom != 1.0 or len(self.views) > 1:
+                painted, found_boxes, found_scores, zoom = self._detect(image, network, zoom, self.views, *args, **kwargs)
             n_found = found_scores.shape[0]
             if n_found > self.max_detections:
                 raise ValueError(f"{n_found} detections exceed max_detections={self.max_detections}.")
@@ -159,21 +175,46 @@ class DetectionInferer(Inferer):
         return float(np.clip(self.nucleus_diameter / diameter, *self.zoom_range))
 
     def _detect(
-        self, image: torch.Tensor, network: nn.Module, zoom: float, *args: Any, **kwargs: Any
+        self, image: torch.Tensor, network: nn.Module, zoom: float, views: Sequence[tuple[int, ...]], *args: Any, **kwargs: Any
     ) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, float]:
-        """One image's painted ``(H, W)`` detections on its own grid, ``(D, 4)`` boxes, ``(D,)`` scores, the zoom used."""
+        """One image's painted ``(H, W)`` detections on its own grid, ``(D, 4)`` boxes, ``(D,)`` scores, the zoom used;
+        ``views``: the flipped dimensions of each view (``((),)``: the image as it is)."""
         zoom = self._fit_zoom(image, zoom)
         zoomed = image
         if zoom != 1.0:
             zoomed = F.interpolate(image[None], scale_factor=zoom, mode="bilinear", align_corners=False)[0]
-        found = network([zoomed], *args, **kwargs)[0]
-        masks = found["masks"][:, 0].detach().cpu().numpy()
-        found_scores = found["scores"].detach().cpu().float()
-        painted = paint_instances(masks.reshape(-1, *zoomed.shape[-2:]), found_scores.numpy(), self.mask_threshold)
+        if len(views) == 1:
+            found = network([zoomed], *args, **kwargs)[0]
+            masks = found["masks"][:, 0].detach().cpu().numpy().reshape(-1, *zoomed.shape[-2:])
+            found_scores, found_boxes = found["scores"].detach().cpu().float(), found["boxes"].detach().cpu().float()
+            painted = paint_instances(masks, found_scores.numpy(), self.mask_threshold)
+        else:
+            painted, found_boxes, found_scores = self._detect_views(zoomed, network, views, *args, **kwargs)
         if zoom != 1.0:
             painted_tensor = torch.from_numpy(painted)[None, None].float()
             painted = F.interpolate(painted_tensor, size=tuple(image.shape[-2:]), mode="nearest")[0, 0].numpy().astype(np.int32)
-        return painted, found["boxes"].detach().cpu().float() / zoom, found_scores, zoom
+        return painted, found_boxes / zoom, found_scores, zoom
+
+    def _detect_views(
+        self, image: torch.Tensor, network: nn.Module, views: Sequence[tuple[int, ...]], *args: Any, **kwargs: Any
+    ) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """Detections of the flipped views of ``(C, H, W)`` merged: painted ``(H, W)``, ``(K, 4)`` boxes, ``(K,)`` scores."""
+        height, width = image.shape[-2:]
+        masks, scores, view_ids = [], [], []
+        for view, dims in enumerate(views):
+            found = network([torch.flip(image, dims) if dims else image], *args, **kwargs)[0]
+            confident = found["scores"] >= self.tta_min_score
+            view_masks = found["masks"][confident][:, 0].detach().cpu()
+            view_masks = torch.flip(view_masks, dims) if dims else view_masks
+            masks.append(sparse.csr_matrix((view_masks >= self.mask_threshold).numpy().reshape(-1, height * width), dtype=np.int64))
+            scores.append(found["scores"][confident].detach().cpu().numpy())
+            view_ids.append(np.full(int(confident.sum()), view))
+        merged, merged_scores = merge_view_detections(sparse.vstack(masks), np.concatenate(scores), np.concatenate(view_ids), len(views))
+        merged, merged_scores = merged[: self.max_detections].reshape(-1, height, width), merged_scores[: self.max_detections]
+        painted = paint_instances(merged, merged_scores, 0.5)
+        rows, columns = merged.any(axis=2), merged.any(axis=1)
+        boxes = [[c.argmax(), r.argmax(), width - c[::-1].argmax(), height - r[::-1].argmax()] for r, c in zip(rows, columns)]
+        return painted, torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), torch.from_numpy(merged_scores).float()
 
 
 class InstanceLabelNetwork(nn.Module):

@@ -6,7 +6,7 @@ numpy / scipy / scikit-image only: importing this package does not import torch 
 from __future__ import annotations
 
 from .cell_rules import apply_cell_rules, cover_nuclei, merge_cells_sharing_nuclei, recover_foreground
-from .detections import paint_instances, relabel_by_rank
+from .detections import merge_view_detections, paint_instances, relabel_by_rank
 from .distance import instances_from_distance, normalised_distance
 from .intensity_trim import trim_to_intensity
 from .peaks import BatchDensityPeaks, count_from_density, find_density_peaks
@@ -28,6 +28,7 @@ __all__ = [
     "instances_from_binary",
     "instances_from_distance",
     "instances_from_three_class",
+    "merge_view_detections",
     "mc_uncertainty_radii",
     "normalised_distance",
     "paint_instances",
