@@ -207,3 +207,9 @@ def test_flip_tta_undoes_the_flips_and_averages_scores_over_the_views():
     assert len(np.unique(plain["instances"][0, 0].numpy())) == 3
     with pytest.raises(ValueError, match="tta"):
         DetectionInferer(tta="d8")
+
+
+def test_the_pixel_budget_never_shrinks_an_image():
+    detector = _DiscDetector()
+    output = DetectionInferer(zoom=1.0, max_zoomed_pixels=64 * 64)(_discs(16), detector)
+    assert detector.sizes == [(128, 128)] and output["zoom"].item() == 1.0

@@ -84,9 +84,9 @@ class DetectionInferer(Inferer):
     the detections scoring at least ``size_min_score``; when ``nucleus_diameter / d`` (clipped to
     ``zoom_range``) differs from 1 by more than 5 %, the image is resized by it (bilinear), detected
     again, painted on the resized grid and the labels are brought back to the input grid (nearest);
-    boxes are divided by the zoom. A number resizes every image by that factor. The resized image has
-    at most ``max_zoomed_pixels`` pixels (the zoom is lowered to fit), which bounds the memory of
-    torchvision's full-size masks (``D x H' x W'`` floats).
+    boxes are divided by the zoom. A number resizes every image by that factor. An enlarged image has
+    at most ``max_zoomed_pixels`` pixels (the zoom is lowered to fit, never below 1), which bounds the
+    memory of torchvision's full-size masks (``D x H' x W'`` floats).
 
     With ``tta="flips"`` the final pass sees the (resized) image as it is and flipped along x, y and both;
     the flips are undone on the masks (binarised at ``mask_threshold``) of the detections scoring at least
@@ -114,7 +114,7 @@ class DetectionInferer(Inferer):
         nucleus_diameter: float = 32.0,
         zoom_range: Sequence[float] = (0.5, 2.0),
         size_min_score: float = 0.7,
-        max_zoomed_pixels: int = 2**22,
+        max_zoomed_pixels: int = 2**21,
         tta: str = "none",
         tta_min_score: float = 0.3,
     ) -> None:
@@ -162,9 +162,9 @@ class DetectionInferer(Inferer):
         return {"instances": instances.to(device), "boxes": boxes.to(device), "scores": scores.to(device), "zoom": zooms.to(device)}
 
     def _fit_zoom(self, image: torch.Tensor, zoom: float) -> float:
-        """``zoom`` lowered so that the resized image has at most ``max_zoomed_pixels`` pixels."""
+        """An enlarging ``zoom`` lowered (not below 1) so that the resized image has at most ``max_zoomed_pixels`` pixels."""
         pixels = image.shape[-2] * image.shape[-1]
-        return float(min(zoom, (self.max_zoomed_pixels / pixels) ** 0.5))
+        return float(min(zoom, max(1.0, (self.max_zoomed_pixels / pixels) ** 0.5)))
 
     def _auto_zoom(self, painted: np.ndarray, found_scores: torch.Tensor) -> float:
         """Factor that brings the median diameter of the confident detections to ``nucleus_diameter``."""
