@@ -3,8 +3,8 @@
 
 Every test image of ``--datalist`` (``data/splits/dsb2018_stage1_train_full.json``) is altered one way at a
 time and written with its (equally altered) annotation into ``<work_dir>/<alteration>`` in the canonical
-layout; then ``nuclei_resunet_2d`` runs there with its shipped weights and default settings (``evaluate.json``
-through ``python -m monai.bundle run``, as in ``scripts/benchmark_dsb2018.py``) and so does the classical
+layout; then a network row of ``scripts/benchmark_dsb2018.py`` (``--network_row``, default the ``nuclei_resunet_2d``
+default) runs there with its shipped weights (``evaluate.json`` through ``python -m monai.bundle run``) and so does the classical
 baseline (Otsu + distance-transform watershed). Alterations:
 
 - ``half size`` / ``double size``: image resampled x0.5 / x2 (linear, anti-aliased), labels by nearest
@@ -14,11 +14,12 @@ baseline (Otsu + distance-transform watershed). Alterations:
   the same in every colour channel (grey images stored as RGB stay grey) and none in the alpha channel;
 - ``dim``: intensities x0.25, rounded to 8 bits (a dim, coarsely quantised field).
 
-Writes ``docs/benchmarks/dsb2018_shift.{md,json}``.
+Writes ``docs/benchmarks/dsb2018_shift.{md,json}`` (another ``--network_row``: ``dsb2018_shift_<row>.{md,json}``).
 
 Usage::
 
     python scripts/benchmark_dsb2018_shift.py --dataset_dir DSB2018_FULL
+    python scripts/benchmark_dsb2018_shift.py --dataset_dir DSB2018_FULL --network_row maskrcnn --alterations none "half size" "double size"
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from benchmark_dsb2018 import (  # noqa: E402
     DATASET_DIR,
     IMAGE_TYPES,
     LABELS,
+    ROWS,
     evaluate_classical,
     evaluate_row,
     require_dataset,
@@ -106,14 +108,14 @@ def _bold_better(network: float, baseline: float) -> str:
     return f"{left} / {right}"
 
 
-def markdown(results: dict) -> str:
+def markdown(results: dict, network_row: str = NETWORK_ROW) -> str:
     """Tables of accuracy@0.5 per alteration and image type, network beside the baseline."""
-    methods = {NETWORK_ROW: row_label(NETWORK_ROW), CLASSICAL: LABELS[CLASSICAL]}
-    n_images = next(iter(results.values()))[NETWORK_ROW]["all"]["n_images"]
+    methods = {network_row: row_label(network_row), CLASSICAL: LABELS[CLASSICAL]}
+    n_images = next(iter(results.values()))[network_row]["all"]["n_images"]
     lines = [
         f"Each row alters every one of the {n_images} test images of `dsb2018_stage1_train_full.json` the same way "
         "(annotations altered alike; `scripts/benchmark_dsb2018_shift.py` says how) and scores the shipped "
-        "`nuclei_resunet_2d` default and the classical baseline on the result, with the same metrics as "
+        f"`{ROWS[network_row][0]}` ({row_label(network_row)}) and the classical baseline on the result, with the same metrics as "
         "`dsb2018.md`. Cells: accuracy@0.5, network / baseline; the better of the two in bold.",
         "",
         "| alteration | " + " | ".join(IMAGE_TYPES) + " | network DSB score / baseline |",
@@ -121,7 +123,7 @@ def markdown(results: dict) -> str:
     ]
     for alteration, rows in results.items():
         accuracy = {name: {t: rows[name][t]["accuracy_iou0.5"] for t in IMAGE_TYPES} for name in methods}
-        cells = [_bold_better(accuracy[NETWORK_ROW][t], accuracy[CLASSICAL][t]) for t in IMAGE_TYPES]
+        cells = [_bold_better(accuracy[network_row][t], accuracy[CLASSICAL][t]) for t in IMAGE_TYPES]
         dsb = " / ".join(f"{rows[name]['all']['dsb_score']:.3f}" for name in methods)
         lines.append(f"| {alteration} | " + " | ".join(cells) + f" | {dsb} |")
     lines += ["", "Methods: " + "; ".join(methods.values()) + "."]
@@ -135,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alterations", nargs="+", default=list(ALTERATIONS), choices=ALTERATIONS)
     parser.add_argument("--work_dir", type=Path, default=REPO / "outputs" / "dsb2018_shift")
     parser.add_argument("--output_dir", type=Path, default=REPO / "docs" / "benchmarks")
+    parser.add_argument("--network_row", default=NETWORK_ROW, choices=list(ROWS), help="network row of benchmark_dsb2018.py")
     args = parser.parse_args(argv)
     require_dataset(args.dataset_dir)
     results = {}
@@ -142,12 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.work_dir / alteration.replace(" ", "_")
         print(f"[{alteration}] writing the altered test images into {folder / 'data'}", flush=True)
         datalist = write_altered_dataset(args.dataset_dir, args.datalist, alteration, folder / "data")
-        network = evaluate_row(NETWORK_ROW, None, folder / "data", datalist, folder)
+        network = evaluate_row(args.network_row, None, folder / "data", datalist, folder)
         baseline = evaluate_classical(folder / "data", datalist, folder)
-        results[alteration] = {NETWORK_ROW: network["by_image_type"], CLASSICAL: baseline["by_image_type"]}
+        results[alteration] = {args.network_row: network["by_image_type"], CLASSICAL: baseline["by_image_type"]}
     command = shlex.join(["python", "scripts/benchmark_dsb2018_shift.py", *(sys.argv[1:] if argv is None else argv)])
-    body = markdown(results)
-    write_report("dsb2018_shift", {"alterations": results}, body, args.output_dir, command=command)
+    body = markdown(results, args.network_row)
+    name = "dsb2018_shift" if args.network_row == NETWORK_ROW else f"dsb2018_shift_{args.network_row}"
+    write_report(name, {"alterations": results}, body, args.output_dir, command=command)
     print(body)
     return 0
 

@@ -71,3 +71,10 @@ def test_report_marks_the_better_method():
     worse = {t: {**s, "accuracy_iou0.5": 0.6} for t, s in scores.items()}
     text = markdown({"noise": {"resunet_split": scores, "classical": worse}})
     assert "| noise | **0.700** / 0.600 |" in text
+
+
+def test_report_names_the_network_row_it_scored():
+    scores = {t: {"accuracy_iou0.5": 0.5, "dsb_score": 0.4, "n_images": 58} for t in ("fluorescence", "color_stain", "brightfield", "all")}
+    better = {t: {**s, "accuracy_iou0.5": 0.6} for t, s in scores.items()}
+    text = markdown({"half size": {"maskrcnn": scores, "classical": better}}, "maskrcnn")
+    assert "`nuclei_maskrcnn_2d`" in text and "| half size | 0.500 / **0.600** |" in text
