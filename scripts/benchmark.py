@@ -709,7 +709,7 @@ def _robustness_markdown(results: dict) -> str:
 
 def add_robustness_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--volumes", type=int, default=3, help="phantom volumes per setting")
-    parser.add_argument("--seed", type=int, default=50_000, help="base seed of the phantoms (training uses 0-999)")
+    parser.add_argument("--seed", type=int, default=50_000, help="base seed of the phantoms (training phantoms use 0-999 and 5000-5007)")
     parser.add_argument("--segdet_data", type=Path, default=None,
                         help="folder written by scripts/prepare_segdet_data.py: its test volumes are scored")  # fmt: skip
 

@@ -18,7 +18,11 @@ folders under ``<out>/real/`` and writes ``<out>/datalist.json``:
 - the phantoms: 90 % training, 10 % validation;
 - every real training volume is listed ``--real_repeats`` times (default 3) in the training section, so that
   the real volumes are drawn about as often as the phantoms (36 real volumes x 3 against 86 phantoms with
-  the defaults below and ``--n_phantoms 96``).
+  the defaults below and ``--n_phantoms 96``); ``--real_repeats 0`` leaves them out of training (validation
+  and test sections unchanged);
+- ``--blurred_per_setting K`` adds K training phantoms for each of 8 settings, axial / lateral PSF ratio
+  2.5, 3, 3.5 or 4 and packing 0.05 or 0.2 (``<out>/phantoms_blur``, seeds 5000-5007), where the
+  randomised draw makes few volumes with both strong axial blur and isolated nuclei.
 
 Then train with ``--data_source datalist --dataset_dir <out> --datalist <out>/datalist.json``.
 """
@@ -50,6 +54,11 @@ def _link(target: Path, link: Path) -> None:
     os.symlink(target.resolve(), link, target_is_directory=True)
 
 
+BLURRED_PSF_AXIAL_RATIOS = (2.5, 3.0, 3.5, 4.0)
+BLURRED_PACKINGS = (0.05, 0.2)
+BLURRED_SEED = 5000
+"""Settings and first seed of the ``--blurred_per_setting`` phantoms (one seed per setting)."""
+
 QCANET_SPACING_UM = (1.75, 0.8, 0.8)
 """Voxel size of the QCANet / BBBC050 embryo collection, z, y, x (the vendored 8-cell file has none)."""
 
@@ -67,6 +76,18 @@ def _prefixed(items: list[dict], prefix: str) -> list[dict]:
     return [{**item, **{key: f"{prefix}/{item[key]}" for key in ("image", "label", "centroids") if key in item}} for item in items]
 
 
+def write_blurred_phantoms(out: Path, per_setting: int) -> list[dict]:
+    """``per_setting`` phantoms for each PSF ratio x packing of the module's constants; their datalist items."""
+    items = []
+    settings = [(ratio, packing) for ratio in BLURRED_PSF_AXIAL_RATIOS for packing in BLURRED_PACKINGS]
+    for index, (ratio, packing) in enumerate(settings):
+        name = f"r{ratio}_p{packing}"
+        write_dataset(out / name, "nuclei3d_random", per_setting, seed=BLURRED_SEED + index, val_fraction=0.0,
+                      overwrite=False, psf_axial_ratio=ratio, packing=packing)  # fmt: skip
+        items += _section_items(out / name, f"{out.name}/{name}")
+    return items
+
+
 def embryo_of(item: dict) -> str:
     """Embryo id of a BBBC050 item (``images/Emb01_t001.tif`` -> ``Emb01``)."""
     return Path(item["image"]).stem.split("_")[0]
@@ -81,10 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test_embryos", nargs="*", default=["Emb10", "Emb11"])
     parser.add_argument("--val_embryos", nargs="*", default=["Emb09"])
-    parser.add_argument("--real_repeats", type=int, default=3, help="times each real training volume is listed")
+    parser.add_argument("--real_repeats", type=int, default=3,
+                        help="times each real training volume is listed (0: phantoms only)")  # fmt: skip
+    parser.add_argument("--blurred_per_setting", type=int, default=0,
+                        help="extra phantoms per strong-axial-blur setting (8 settings)")  # fmt: skip
     args = parser.parse_args(argv)
-    if args.real_repeats < 1:
-        parser.error(f"--real_repeats must be at least 1, got {args.real_repeats}")
+    for name in ("real_repeats", "blurred_per_setting"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name} must be at least 0, got {getattr(args, name)}")
     try:
         write_dataset(
             args.out / "phantoms", "nuclei3d_random", args.n_phantoms, seed=args.seed, val_fraction=0.1,
@@ -94,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         phantoms = build_datalist(args.out / "phantoms", val_fraction=0.1, seed=args.seed)
         for section in ("training", "validation"):
             datalist[section] += _prefixed(phantoms[section], "phantoms")
+        if args.blurred_per_setting:
+            datalist["training"] += write_blurred_phantoms(args.out / "phantoms_blur", args.blurred_per_setting)
         gonuclear, halves = args.samples / "gonuclear_ovule_3d", args.out / "real" / "gonuclear_halves"
         width = read_image(gonuclear / "images" / "1135.tif")[0].shape[-1]
         train_half = _copy_volume(gonuclear / "images" / "1135.tif", gonuclear / "labels" / "1135.tif", halves,
@@ -115,10 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    phantoms = [item for item in datalist["training"] if not item["image"].startswith("real/")]
     real = [item for item in datalist["training"] if item["image"].startswith("real/")]
-    datalist["training"] += real * (args.real_repeats - 1)
+    datalist["training"] = phantoms + real * args.real_repeats
+    blurred = (
+        f" + {8 * args.blurred_per_setting} training phantoms with axial / lateral PSF 2.5-4 and packing 0.05 / 0.2"
+        if args.blurred_per_setting else ""
+    )  # fmt: skip
     datalist["description"] = (
-        f"{args.n_phantoms} nuclei3d_random phantoms (seed {args.seed}, 10 % validation) + GoNuclear 1135 low-x half "
+        f"{args.n_phantoms} nuclei3d_random phantoms (seed {args.seed}, 10 % validation){blurred} + GoNuclear 1135 low-x half "
         f"(training; high-x half and QCANet 8_cell_stage: test) + BBBC050 split by embryo (test {args.test_embryos}, validation {args.val_embryos}); "
         f"real training volumes listed {args.real_repeats} times"
     )
