@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     datalist["description"] = (
         f"{args.n_phantoms} nuclei3d_random phantoms (seed {args.seed}, 10 % validation){blurred} + GoNuclear 1135 low-x half "
         f"(training; high-x half and QCANet 8_cell_stage: test) + BBBC050 split by embryo (test {args.test_embryos}, validation {args.val_embryos}); "
-        f"real training volumes listed {args.real_repeats} times"
+        + (f"real training volumes listed {args.real_repeats} times" if args.real_repeats else "real volumes left out of training")
     )
     write_datalist(args.out / "datalist.json", datalist)
     print(f"wrote {args.out / 'datalist.json'}: " + ", ".join(f"{s} {len(datalist[s])}" for s in SECTIONS))

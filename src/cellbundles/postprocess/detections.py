@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from cellbundles.metrics.instance_iou import mask_iou
+
 __all__ = ["merge_view_detections", "paint_instances", "relabel_by_rank"]
 
 
@@ -76,8 +78,6 @@ def merge_view_detections(
     Returns:
         ``(K, P)`` boolean masks and ``(K,)`` scores of the merged detections, in decreasing score order.
     """
-    from cellbundles.metrics.instance_iou import mask_iou
-
     masks = sparse.csr_matrix(masks, dtype=np.int64)
     scores, views = np.asarray(scores, dtype=np.float64).reshape(-1), np.asarray(views).reshape(-1)
     if not masks.shape[0] == scores.size == views.size:
@@ -89,10 +89,9 @@ def merge_view_detections(
         if used[first]:
             continue
         members = [first]
-        for view in np.unique(views):
+        for view in np.unique(views[views != views[first]]):
             candidates = np.flatnonzero((views == view) & ~used & (iou[first] >= iou_threshold))
-            candidates = candidates[candidates != first]
-            if view != views[first] and candidates.size:
+            if candidates.size:
                 members.append(candidates[np.argmax(iou[first, candidates])])
         used[members] = True
         votes = np.asarray(masks[members].sum(axis=0)).ravel()
