@@ -809,7 +809,9 @@ FPF_BUNDLE = REPO_ROOT / "bundles" / "cells_fpf_2d"
 _ONE_CHANNEL_RCNN = {"_target_": "cellbundles.networks.ReducedMaskRCNN", "widths": "@widths",
                      "fpn_channels": "@fpn_channels", "mask_head_channels": "@mask_head_channels",
                      "num_classes": 2, "detections_per_img": "@detections_per_img"}  # fmt: skip
-_TRAIN_RUN = ["$@train#checkpoint is None or @train#checkpoint.attach(@train#trainer)",
+_TRAIN_RUN = ["$not @warm_start or @train#resume_from is not None or "
+              "cellbundles.networks.warm_start_from_nucleus(@network_def, @nucleus_weights)",
+              "$@train#checkpoint is None or @train#checkpoint.attach(@train#trainer)",
               "$@train#resume is None or @train#resume.attach(@train#trainer)",
               "$@train#pretrained is None or @train#pretrained.attach(@train#trainer)",
               "$@train#trainer.run()"]  # fmt: skip
@@ -826,6 +828,9 @@ FPF_VARIANTS: dict[str, tuple[str, dict]] = {
     }),
     "fpf_add": ("FPF, addition (Fig 3c)", {"fusion": "add"}),
     "fpf_concat": ("FPF, concatenation (Fig 3c)", {"fusion": "concat"}),
+    "fpf_add_lateral": ("FPF, addition at the lateral connections (Fig 2)", {"fusion": "add", "fusion_site": "lateral"}),
+    "fpf_concat_lateral": ("FPF, concatenation at the lateral connections (Fig 2)",
+                           {"fusion": "concat", "fusion_site": "lateral"}),
 }  # fmt: skip
 """Benchmark variant (its run folder) -> (label, overrides of the bundle's ``train.json``, also under ``evaluate.json``)."""
 
@@ -844,7 +849,8 @@ def fpf_section(args: argparse.Namespace) -> tuple[dict, str]:
     """cells_fpf_2d: plain Mask R-CNN, nucleus as 2nd channel, FPF add / concat on held-out clustered phantoms."""
     work = args.work
     epochs, n_train, n_test = (1, 4, 3) if args.quick else (args.epochs, 240, args.test_images)
-    train = {"dataset_dir": str(work / "train"), "phantoms#n": n_train, "phantoms#val_fraction": 0.1}
+    train = {"dataset_dir": str(work / "train"), "phantoms#n": n_train, "phantoms#val_fraction": 0.1,
+             "warm_start": args.warm_start}  # fmt: skip
     test_sets = {  # test set -> overrides of evaluate.json's held-out phantoms (clustering 1.0, 16 cells, seed 2)
         "clustered": {"phantoms#n": n_test + 1},
         "training settings": {"phantoms#n": n_test + 1, "phantoms#seed": 3, "phantoms#clustering": 0.85,
@@ -856,7 +862,10 @@ def fpf_section(args: argparse.Namespace) -> tuple[dict, str]:
             overrides.update({"phantoms#shape": [128, 128], "phantoms#n_cells": 5})
     nucleus_run = work / "runs" / "nucleus"
     nucleus_epochs = 1 if args.quick else args.nucleus_epochs
-    nucleus_seconds = _train_once(nucleus_run, ["train.json", "train_nucleus.json"], train, nucleus_epochs, nucleus_epochs - 1)
+    nucleus_seconds = 0.0
+    if args.warm_start or any("fusion" in FPF_VARIANTS[name][1] for name in args.variants):  # stage 1 where used
+        nucleus_seconds = _train_once(nucleus_run, ["train.json", "train_nucleus.json"], train, nucleus_epochs,
+                                      nucleus_epochs - 1)  # fmt: skip
     rows = {}
     for name in args.variants:
         label, variant = FPF_VARIANTS[name]
@@ -864,7 +873,7 @@ def fpf_section(args: argparse.Namespace) -> tuple[dict, str]:
         run = work / "runs" / name
         seconds = _train_once(run, ["train.json"], overrides, epochs, max(epochs - 1, 1))
         row = {"train_minutes": round(seconds / 60, 1)}
-        if "fusion" in variant:
+        if "fusion" in variant or args.warm_start:
             row["train_minutes_with_stage_1"] = round((seconds + nucleus_seconds) / 60, 1)
         # evaluate.json has its own run list and held-out phantoms
         evaluation = {key: value for key, value in overrides.items() if key != "run" and not key.startswith("phantoms#")}
@@ -880,19 +889,23 @@ def fpf_section(args: argparse.Namespace) -> tuple[dict, str]:
                 metrics = json.loads((output / "metrics.json").read_text())["metrics"]
                 row[f"{test_name}, rules {'on' if rules else 'off'}"] = {k: round(float(v), 4) for k, v in metrics.items()}
         rows[label] = row
-    results = {"quick": args.quick, "epochs": epochs, "nucleus_epochs": nucleus_epochs,
+    results = {"quick": args.quick, "epochs": epochs, "nucleus_epochs": nucleus_epochs, "warm_start": args.warm_start,
                "nucleus_train_minutes": round(nucleus_seconds / 60, 1), "variants": rows}  # fmt: skip
     return results, _fpf_markdown(results)
 
 
 def _fpf_markdown(results: dict) -> str:
     baseline = results["variants"].get(FPF_VARIANTS["plain"][0], {})
+    start, stage_1 = "trained from scratch", "the FPF variants reuse"
+    if results.get("warm_start"):  # the seed's protocol: one pre-trained backbone for every variant
+        start = "initialised with the stage-1 nucleus model's weights (`--warm-start`, `warm_start` true) and trained"
+        stage_1 = "every variant starts from and the FPF variants fuse"
     lines = [
         "Seed 004 (Korfhage et al., PLoS Comput Biol 2020), Tables 6-7: cell detection and segmentation on clustered",
         "cells, with and without the nucleus. Here on `cellbundles.synth` cells2d phantoms (256 x 256, nucleus + cell",
-        "stain), every model trained from scratch by `train.json` of `bundles/cells_fpf_2d` with the overrides of",
+        f"stain), every cell model {start} by `train.json` of `bundles/cells_fpf_2d` with the overrides of",
         "`FPF_VARIANTS` in `scripts/benchmark.py`, for the same number of epochs on the same 216 training phantoms",
-        f"({results['epochs']} epochs; the FPF variants reuse one stage-1 nucleus model, {results['nucleus_epochs']} epochs,",
+        f"({results['epochs']} epochs; {stage_1} one stage-1 nucleus model, {results['nucleus_epochs']} epochs,",
         f"{results['nucleus_train_minutes']} min). AP: COCO 101-point, averaged over IoU 0.50:0.05:0.90 (the seed's mean AP),",
         "on the bundle's output (painted instances, detections scoring >= `min_score`). \"clustered\": unseen phantoms with",
         "every cell placed against another (clustering 1.0, 16 cells); \"training settings\": unseen phantoms drawn like the",
@@ -914,7 +927,7 @@ def _fpf_markdown(results: dict) -> str:
             lines.append(f"| {name} | {test_set} | {rules} | {metrics['test_mask_ap']:.3f} | {relative} | "
                          f"{metrics['test_box_ap']:.3f} | {metrics['test_mask_ap50']:.3f} | "
                          f"{metrics['test_accuracy_iou0.5']:.3f} | {metrics['test_dsb_score']:.3f} | {minutes} |")  # fmt: skip
-    lines += ["", "Train minutes of the FPF rows include the stage-1 nucleus model.", ""]
+    lines += ["", f"Train minutes of the {'' if results.get('warm_start') else 'FPF '}rows include the stage-1 nucleus model.", ""]
     return "\n".join(lines)
 
 
@@ -922,10 +935,13 @@ def add_fpf_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", type=Path, default=REPO_ROOT / "outputs" / "fpf",
                         help="phantoms, training runs (reused when their timing.json exists) and evaluations")  # fmt: skip
     parser.add_argument("--variants", nargs="+", default=list(FPF_VARIANTS), choices=list(FPF_VARIANTS),
-                        help="plain: cell channel only; two_channel: nucleus as 2nd input; fpf_add / fpf_concat")  # fmt: skip
+                        help="plain: cell channel only; two_channel: nucleus as 2nd input; fpf_*: fusion of the stage-1 "
+                             "nucleus pyramid at the outputs or the lateral connections")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=5, help="training epochs of every cell model (lr x0.1 for the last)")
     parser.add_argument("--nucleus-epochs", type=int, default=6, help="epochs of the stage-1 nucleus model (lr x0.1 for the last)")
     parser.add_argument("--test-images", type=int, default=30, help="held-out phantoms per test set")
+    parser.add_argument("--warm-start", action="store_true",
+                        help="every cell model starts from the stage-1 nucleus model's weights (train.json warm_start)")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .dropout import enable_mc_dropout, is_dropout
-from .fpf import FUSIONS, FPFMaskRCNN, PyramidFusion
+from .fpf import FUSION_SITES, FUSIONS, FPFMaskRCNN, PyramidFusion, warm_start_from_nucleus
 from .maskrcnn import NativeScaleTransform, ReducedMaskRCNN, WeightedMaskRoIHeads
 from .recyclegan import PatchGANDiscriminator, ResNetGenerator, SlicePredictor, SliceWise
 from .reduced_resnet import ReducedResNet50, reduced_resnet50_fpn
@@ -23,6 +23,7 @@ from .semantic import (
 __all__ = [
     "FPFMaskRCNN",
     "FUSIONS",
+    "FUSION_SITES",
     "NativeScaleTransform",
     "PatchGANDiscriminator",
     "PyramidFusion",
@@ -46,4 +47,5 @@ __all__ = [
     "semantic_network",
     "semantic_unet",
     "split_segdet_output",
+    "warm_start_from_nucleus",
 ]
