@@ -78,6 +78,20 @@ def test_stage_2_trains_the_cell_model_and_keeps_the_nucleus_pyramid(fpf_trainin
     assert pyramid and all(torch.equal(v, nucleus[f"backbone.{key}"]) for key, v in pyramid.items())
 
 
+def test_stage_2_warm_starts_from_the_nucleus_model_with_lateral_fusion(dataset, nucleus_training, tmp_path):
+    nucleus_weights = str(nucleus_training["root"] / "models" / "model.pt")
+    extra = ["--nucleus_weights", nucleus_weights, "--warm_start", "true", "--fusion_site", "lateral"]
+    log = _train(TRAIN, dataset, tmp_path, 1, *extra, "--fusion", "concat")
+    assert "Iter: 2/2" in log
+    nucleus = torch.load(nucleus_weights, weights_only=True)
+    fpf = torch.load(tmp_path / "models" / "checkpoint_epoch=1.pt", weights_only=True)["model"]
+    assert {key.split(".")[2] for key in fpf if key.startswith("backbone.merge.")} == {"0", "1", "2", "3"}  # no P6
+    copied = ("backbone.body.conv1.weight", "backbone.fpn.layer_blocks.0.0.weight", "roi_heads.mask_head.0.0.weight")
+    for key in copied:
+        start, trained = nucleus[key].float(), fpf[key.replace("backbone.", "backbone.cell.", 1)].float()
+        assert (trained - start).norm() < 0.1 * start.norm()  # two small SGD steps away from the stage-1 weights
+
+
 def test_stage_2_resumes_from_the_last_checkpoint(dataset, fpf_training, tmp_path_factory):
     root = tmp_path_factory.mktemp("fpf_resume")
     shutil.copytree(fpf_training["root"] / "models", root / "models")
