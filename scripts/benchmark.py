@@ -1193,7 +1193,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (add_arguments, run) in SECTIONS.items():
         sub = subparsers.add_parser(name, help=run.__doc__.splitlines()[0])
         sub.add_argument("--quick", action="store_true", help="small sizes (smoke test); writes to outputs/benchmarks")
-        sub.add_argument("--output-dir", type=Path, default=None, help="where to write <section>.json and .md")
+        sub.add_argument("--output-dir", type=Path, default=None, help="where to write <report-name>.json and .md")
+        sub.add_argument("--report-name", default=name, help="file name of the report (default: the section's name)")
         add_arguments(sub)
     return parser
 
@@ -1205,7 +1206,7 @@ def main(argv: list[str] | None = None) -> int:
     _, run = SECTIONS[args.section]
     results, markdown_body = run(args)
     command = f"python scripts/benchmark.py {shlex.join(argv)}"
-    for path in write_report(args.section, {**results, "command": command}, markdown_body, output_dir, command):
+    for path in write_report(args.report_name, {**results, "command": command}, markdown_body, output_dir, command):
         print(f"wrote {path}")
     return 0
 

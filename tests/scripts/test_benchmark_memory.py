@@ -33,14 +33,25 @@ def test_a_short_trace_and_its_report(benchmark, tmp_path):
     assert f"| {row['rss_after_mb']} | {growth} | {row['slope_kib_per_inference']} |" in md_path.read_text()
 
 
-def test_the_report_names_the_command_with_its_options(benchmark, tmp_path, monkeypatch):
+def _measure_nothing_in_robustness(benchmark, monkeypatch) -> None:
     def fake_section(args):
         """A section that measures nothing."""
         return {"quick": args.quick, "volumes": args.volumes}, "body\n"
 
     add_arguments, _ = benchmark.SECTIONS["robustness"]
     monkeypatch.setitem(benchmark.SECTIONS, "robustness", (add_arguments, fake_section))
+
+
+def test_the_report_names_the_command_with_its_options(benchmark, tmp_path, monkeypatch):
+    _measure_nothing_in_robustness(benchmark, monkeypatch)
     assert benchmark.main(["robustness", "--volumes", "2", "--output-dir", str(tmp_path / "my dir")]) == 0
     command = f"python scripts/benchmark.py robustness --volumes 2 --output-dir '{tmp_path / 'my dir'}'"
     assert f"Produced by `{command}`;" in (tmp_path / "my dir" / "robustness.md").read_text()
     assert json.loads((tmp_path / "my dir" / "robustness.json").read_text())["command"] == command
+
+
+def test_report_name_chooses_the_report_files(benchmark, tmp_path, monkeypatch):
+    _measure_nothing_in_robustness(benchmark, monkeypatch)
+    assert benchmark.main(["robustness", "--output-dir", str(tmp_path), "--report-name", "robustness_other"]) == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["robustness_other.json", "robustness_other.md"]
+    assert (tmp_path / "robustness_other.md").read_text().startswith("# Benchmark: robustness_other\n")
