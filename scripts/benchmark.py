@@ -850,7 +850,7 @@ def fpf_section(args: argparse.Namespace) -> tuple[dict, str]:
     work = args.work
     epochs, n_train, n_test = (1, 4, 3) if args.quick else (args.epochs, 240, args.test_images)
     train = {"dataset_dir": str(work / "train"), "phantoms#n": n_train, "phantoms#val_fraction": 0.1,
-             "warm_start": args.warm_start}  # fmt: skip
+             "warm_start": args.warm_start, "seed": args.seed}  # fmt: skip
     test_sets = {  # test set -> overrides of evaluate.json's held-out phantoms (clustering 1.0, 16 cells, seed 2)
         "clustered": {"phantoms#n": n_test + 1},
         "training settings": {"phantoms#n": n_test + 1, "phantoms#seed": 3, "phantoms#clustering": 0.85,
@@ -882,15 +882,16 @@ def fpf_section(args: argparse.Namespace) -> tuple[dict, str]:
             for rules in (False, True) if test_name == "clustered" and two_channels else (False,):
                 folder = test_name.replace(" ", "_")
                 output = work / "eval" / f"{name}_{folder}_rules{int(rules)}"
-                run_bundle(FPF_BUNDLE, ["train.json", "evaluate.json"],
-                           {**evaluation, **test, "dataset_dir": str(work / folder), "ckpt_dir": str(run),
-                            "output_dir": str(output), "phantoms#test_fraction": n_test / (n_test + 1),
-                            "cell_rules": rules}, log_file=output.with_suffix(".log"))  # fmt: skip
+                if not (output / "metrics.json").exists():
+                    run_bundle(FPF_BUNDLE, ["train.json", "evaluate.json"],
+                               {**evaluation, **test, "dataset_dir": str(work / folder), "ckpt_dir": str(run),
+                                "output_dir": str(output), "phantoms#test_fraction": n_test / (n_test + 1),
+                                "cell_rules": rules}, log_file=output.with_suffix(".log"))  # fmt: skip
                 metrics = json.loads((output / "metrics.json").read_text())["metrics"]
                 row[f"{test_name}, rules {'on' if rules else 'off'}"] = {k: round(float(v), 4) for k, v in metrics.items()}
         rows[label] = row
     results = {"quick": args.quick, "epochs": epochs, "nucleus_epochs": nucleus_epochs, "warm_start": args.warm_start,
-               "nucleus_train_minutes": round(nucleus_seconds / 60, 1), "variants": rows}  # fmt: skip
+               "seed": args.seed, "nucleus_train_minutes": round(nucleus_seconds / 60, 1), "variants": rows}  # fmt: skip
     return results, _fpf_markdown(results)
 
 
@@ -905,7 +906,8 @@ def _fpf_markdown(results: dict) -> str:
         "cells, with and without the nucleus. Here on `cellbundles.synth` cells2d phantoms (256 x 256, nucleus + cell",
         f"stain), every cell model {start} by `train.json` of `bundles/cells_fpf_2d` with the overrides of",
         "`FPF_VARIANTS` in `scripts/benchmark.py`, for the same number of epochs on the same 216 training phantoms",
-        f"({results['epochs']} epochs; {stage_1} one stage-1 nucleus model, {results['nucleus_epochs']} epochs,",
+        f"({results['epochs']} epochs, seed {results.get('seed', 0)}; {stage_1} one stage-1 nucleus model, "
+        f"{results['nucleus_epochs']} epochs,",
         f"{results['nucleus_train_minutes']} min). AP: COCO 101-point, averaged over IoU 0.50:0.05:0.90 (the seed's mean AP),",
         "on the bundle's output (painted instances, detections scoring >= `min_score`). \"clustered\": unseen phantoms with",
         "every cell placed against another (clustering 1.0, 16 cells); \"training settings\": unseen phantoms drawn like the",
@@ -933,13 +935,15 @@ def _fpf_markdown(results: dict) -> str:
 
 def add_fpf_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", type=Path, default=REPO_ROOT / "outputs" / "fpf",
-                        help="phantoms, training runs (reused when their timing.json exists) and evaluations")  # fmt: skip
+                        help="phantoms, training runs and evaluations (reused when their timing.json / metrics.json exists)")  # fmt: skip
     parser.add_argument("--variants", nargs="+", default=list(FPF_VARIANTS), choices=list(FPF_VARIANTS),
                         help="plain: cell channel only; two_channel: nucleus as 2nd input; fpf_*: fusion of the stage-1 "
                              "nucleus pyramid at the outputs or the lateral connections")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=5, help="training epochs of every cell model (lr x0.1 for the last)")
     parser.add_argument("--nucleus-epochs", type=int, default=6, help="epochs of the stage-1 nucleus model (lr x0.1 for the last)")
     parser.add_argument("--test-images", type=int, default=30, help="held-out phantoms per test set")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="train.json seed (initial weights, crops); a stage-1 run already in --work is reused")  # fmt: skip
     parser.add_argument("--warm-start", action="store_true",
                         help="every cell model starts from the stage-1 nucleus model's weights (train.json warm_start)")  # fmt: skip
 
