@@ -809,22 +809,16 @@ FPF_BUNDLE = REPO_ROOT / "bundles" / "cells_fpf_2d"
 _ONE_CHANNEL_RCNN = {"_target_": "cellbundles.networks.ReducedMaskRCNN", "widths": "@widths",
                      "fpn_channels": "@fpn_channels", "mask_head_channels": "@mask_head_channels",
                      "num_classes": 2, "detections_per_img": "@detections_per_img"}  # fmt: skip
-_TRAIN_RUN = ["$not @warm_start or @train#resume_from is not None or "
-              "cellbundles.networks.warm_start_from_nucleus(@network_def, @nucleus_weights)",
-              "$@train#checkpoint is None or @train#checkpoint.attach(@train#trainer)",
-              "$@train#resume is None or @train#resume.attach(@train#trainer)",
-              "$@train#pretrained is None or @train#pretrained.attach(@train#trainer)",
-              "$@train#trainer.run()"]  # fmt: skip
 FPF_VARIANTS: dict[str, tuple[str, dict]] = {
     "plain": ("Mask R-CNN, cell channel only (Fig 3a)", {
         "network_def": {**_ONE_CHANNEL_RCNN, "in_channels": 1},
         "channel_transforms": [{"_target_": "Lambdad", "keys": "image",
                                 "func": "$lambda image: image[@cell_channel : @cell_channel + 1]"}],
-        "run": _TRAIN_RUN,
+        "load_nucleus_pyramid": False,  # no frozen nucleus pyramid in this model
     }),
     "two_channel": ("Mask R-CNN, nucleus as 2nd input channel (Fig 3b)", {
         "network_def": {**_ONE_CHANNEL_RCNN, "in_channels": 2, "image_mean": [0.5, 0.5], "image_std": [0.5, 0.5]},
-        "run": _TRAIN_RUN,
+        "load_nucleus_pyramid": False,  # no frozen nucleus pyramid in this model
     }),
     "fpf_add": ("FPF, addition (Fig 3c)", {"fusion": "add"}),
     "fpf_concat": ("FPF, concatenation (Fig 3c)", {"fusion": "concat"}),
@@ -875,8 +869,7 @@ def fpf_section(args: argparse.Namespace) -> tuple[dict, str]:
         row = {"train_minutes": round(seconds / 60, 1)}
         if "fusion" in variant or args.warm_start:
             row["train_minutes_with_stage_1"] = round((seconds + nucleus_seconds) / 60, 1)
-        # evaluate.json has its own run list and held-out phantoms
-        evaluation = {key: value for key, value in overrides.items() if key != "run" and not key.startswith("phantoms#")}
+        evaluation = {key: value for key, value in overrides.items() if not key.startswith("phantoms#")}  # own phantoms
         for test_name, test in test_sets.items():
             two_channels = "channel_transforms" not in variant  # the rules read the nucleus stain
             for rules in (False, True) if test_name == "clustered" and two_channels else (False,):
