@@ -23,7 +23,9 @@ def test_rss_is_read(benchmark):
 def test_a_short_trace_and_its_report(benchmark, tmp_path):
     row = benchmark.bundle_rss_trace("nuclei_resunet_2d", inferences=3, images=2, work=tmp_path)
     assert row["inferences"] == len(row["rss_mb"]) == 3 and row["seconds_per_inference"] > 0
-    assert row["rss_after_mb"] == row["rss_mb"][-1] >= row["rss_before_mb"] > 0
+    # RSS may shrink while inferring (the allocator hands pages back), so only the bookkeeping is asserted
+    assert row["rss_after_mb"] == row["rss_mb"][-1] and row["rss_after_warmup_mb"] in row["rss_mb"]
+    assert row["rss_before_mb"] > 0 and min(row["rss_mb"]) > 0
     results = {"quick": True, "bundles": {"nuclei_resunet_2d": row}}
     json_path, md_path = benchmark.write_report("memory", results, benchmark._memory_markdown(results["bundles"]),
                                                 tmp_path / "report")  # fmt: skip
