@@ -24,13 +24,12 @@ TWO_D = ("nuclei_resunet_2d", "nuclei_semantic_2d")
 SHARED = {
     "logging.conf": ("nuclei_segdet_3d", *TWO_D, "nuclei_maskrcnn_2d", "nuclei_recyclegan_3d", "cells_fpf_2d"),
     "evaluate.json": TWO_D,
-    "multi_gpu_train.json": ("nuclei_maskrcnn_2d",),
-    "weighted_crops/multi_gpu_train.json": TWO_D,
+    "multi_gpu_train.json": (*TWO_D, "nuclei_maskrcnn_2d"),
     "datalist.json": (*TWO_D, "nuclei_maskrcnn_2d"),
 }
 """Template file (relative to ``bundle_templates/configs``) -> bundles holding a copy of it, under the template's
-file name, in their ``configs/``. ``weighted_crops/``: the bundles whose training draws crops with
-``crop_sampling_weights``. ``cells_fpf_2d`` has its own ``multi_gpu_train.json`` (rank 0 writes its phantoms)."""
+file name, in their ``configs/``. The 2D DSB2018 bundles draw their training crops with ``crop_sampling_weights``;
+``cells_fpf_2d`` has its own ``multi_gpu_train.json`` (rank 0 writes its phantoms)."""
 
 
 def copies() -> list[tuple[Path, Path]]:

@@ -164,6 +164,51 @@ def test_shipped_weights_find_small_nuclei_by_zooming_the_image(tmp_path):
     assert accuracy["1.0"] < 0.2 and accuracy["auto"] > 0.45, accuracy
 
 
+def _train_parser():
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLE / TRAIN))
+    parser["dataset_dir"], parser["datalist"] = str(DSB), str(BUNDLE / "configs" / "datalist.json")
+    return parser
+
+
+def test_training_zoom_enlarges_and_shrinks_nuclei_by_up_to_augment_zoom():
+    """The random zoom of training draws each axis's scale from 1 +- ``augment_zoom`` (0.5): a square's side
+    becomes x0.67-2 (MONAI's scale 0.5-1.5 shrinks content by its inverse). In release 0.3.0 the inference clip
+    ``zoom_range`` [0.5, 2] went there, which MONAI reads as 1.5-3: every zoomed crop shrunk x0.33-0.67."""
+    from monai.transforms import RandAffined
+
+    affine = next(t for t in _train_parser().get_parsed_content("train#random_transforms") if isinstance(t, RandAffined))
+    affine.prob = 1.0
+    square = torch.zeros(1, 101, 101)
+    square[0, 40:61, 40:61] = 1.0
+    sides = []
+    for seed in range(100):
+        affine.set_random_state(seed)
+        zoomed = affine({"image": square, "label": square})["label"]
+        sides.append(float(zoomed.sum()) ** 0.5 / 21)  # geometric mean of the two axes' factors
+    assert 0.66 < min(sides) < 0.85 and 1.4 < max(sides) < 2.01, (min(sides), max(sides))
+
+
+def test_training_dims_nuclei_and_draws_large_images_more_often():
+    """Each crop dims some labelled nuclei (``nucleus_contrast_prob``), and the sampler draws an image in
+    proportion to the square root of its size in crops (``crop_sampling_power``), as ``nuclei_resunet_2d``."""
+    from torch.utils.data import WeightedRandomSampler
+
+    from cellbundles.data import crop_sampling_weights
+    from cellbundles.transforms import RandNucleusContrastd
+
+    parser = _train_parser()
+    dimming = [t for t in parser.get_parsed_content("train#random_transforms") if isinstance(t, RandNucleusContrastd)]
+    assert len(dimming) == 1 and dimming[0].prob == 0.5
+    sampler = parser.get_parsed_content("train#dataloader").sampler
+    assert isinstance(sampler, WeightedRandomSampler) and sampler.replacement
+    items = parser.get_parsed_content("train#dataset").data
+    assert sampler.weights.tolist() == pytest.approx(crop_sampling_weights(items, (256, 256), 0.5))
+    assert max(sampler.weights) > min(sampler.weights) == 1.0  # the vendored subset mixes 256^2 and larger images
+
+
 @pytest.mark.slow
 def test_verify_net_in_out_passes_for_the_instance_label_view_of_the_network():
     """``network_instances`` (tensor in, uint16 instance labels out) satisfies MONAI's verifier; the bare

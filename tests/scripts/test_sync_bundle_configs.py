@@ -20,7 +20,7 @@ def sync():
 
 def test_every_bundle_copy_matches_its_template(sync):
     assert sync.main(["--check"]) == 0
-    # logging.conf x6, evaluate.json x2, multi_gpu_train.json x1 + weighted_crops x2, datalist.json x3
+    # logging.conf x6, evaluate.json x2, multi_gpu_train.json x3, datalist.json x3
     assert len(sync.copies()) == 14
 
 
