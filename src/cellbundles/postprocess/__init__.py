@@ -41,11 +41,13 @@ __all__ = [
 ]
 
 from .classical import THRESHOLD_METHODS, classical_instances  # noqa: E402
+from .classical_cells import classical_cells, stain_segmentations  # noqa: E402
 from .diameter import DIAMETER_METHODS, estimate_nucleus_diameter  # noqa: E402
 
 from .size import equivalent_diameters_um, median_diameter_um  # noqa: E402
 
 __all__ += ["DIAMETER_METHODS", "THRESHOLD_METHODS", "classical_instances", "estimate_nucleus_diameter"]
+__all__ += ["classical_cells", "stain_segmentations"]
 __all__ += ["equivalent_diameters_um", "median_diameter_um"]
 
 from .shape import SHAPE_CLASSES, nucleus_shapes  # noqa: E402

@@ -3,8 +3,8 @@
 Reference:
     Korfhage N et al., PLoS Comput Biol 16(9): e1008179, 2020, section "Post-processing"
     (:mod:`cellbundles.postprocess.cell_rules`). The seed takes nuclei and the threshold segmentation from OpenCV
-    contour processing; here nuclei are :func:`~cellbundles.postprocess.classical.classical_instances` of the
-    nucleus stain and the foreground is an Otsu threshold of the smoothed cell stain.
+    contour processing; here both come from :func:`~cellbundles.postprocess.classical_cells.stain_segmentations`:
+    classical nuclei of the nucleus stain and an Otsu threshold of the smoothed cell stain.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 from monai.utils import convert_to_numpy, convert_to_tensor
 from scipy import ndimage
-from skimage.filters import threshold_otsu
 
 from cellbundles.postprocess.cell_rules import apply_cell_rules
-from cellbundles.postprocess.classical import classical_instances
+from cellbundles.postprocess.classical_cells import stain_segmentations
 
 __all__ = ["CellRulesD", "CellRulesDict", "CellRulesd"]
 
@@ -65,9 +64,9 @@ class CellRulesd(MapTransform):
         d = dict(data)
         key = self.keys[0]
         image = convert_to_numpy(d[self.image_key]).astype(np.float32)
-        nuclei = classical_instances(image[self.nucleus_channel], None, self.nucleus_diameter)
-        cell_stain = ndimage.gaussian_filter(image[self.cell_channel], self.foreground_sigma)
-        foreground = cell_stain > threshold_otsu(cell_stain) if np.ptp(cell_stain) > 0 else np.zeros_like(nuclei, bool)
+        nuclei, foreground, _ = stain_segmentations(
+            image[self.nucleus_channel], image[self.cell_channel], self.nucleus_diameter, self.foreground_sigma
+        )
         cells, scores = apply_cell_rules(
             convert_to_numpy(d[key])[0],
             convert_to_numpy(d[self.score_key]).reshape(-1),
