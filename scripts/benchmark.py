@@ -881,12 +881,13 @@ def fpf_section(args: argparse.Namespace) -> tuple[dict, str]:
     """cells_fpf_2d: plain Mask R-CNN, nucleus as 2nd channel, FPF add / concat on held-out clustered phantoms."""
     work = args.work
     epochs, n_train, n_test = (1, 4, 3) if args.quick else (args.epochs, 240, args.test_images)
+    phantoms = {"phantoms#contact_dimming": args.contact_dimming}
     train = {"dataset_dir": str(work / "train"), "phantoms#n": n_train, "phantoms#val_fraction": 0.1,
-             "warm_start": args.warm_start, "seed": args.seed}  # fmt: skip
+             "warm_start": args.warm_start, "seed": args.seed, **phantoms}  # fmt: skip
     test_sets = {  # test set -> overrides of evaluate.json's held-out phantoms (clustering 1.0, 16 cells, seed 2)
-        "clustered": {"phantoms#n": n_test + 1},
+        "clustered": {"phantoms#n": n_test + 1, **phantoms},
         "training settings": {"phantoms#n": n_test + 1, "phantoms#seed": 3, "phantoms#clustering": 0.85,
-                              "phantoms#n_cells": 14},
+                              "phantoms#n_cells": 14, **phantoms},
     }
     if args.quick:
         train.update({"phantoms#shape": [128, 128], "phantoms#n_cells": 5, "epoch_length": 2})
@@ -926,6 +927,7 @@ def fpf_section(args: argparse.Namespace) -> tuple[dict, str]:
     results = {"quick": args.quick, "epochs": epochs, "nucleus_epochs": nucleus_epochs, "warm_start": args.warm_start,
                "seed": args.seed, "nucleus_train_minutes": round(nucleus_seconds / 60, 1),
                "min_score": json.loads((FPF_BUNDLE / "configs" / "train.json").read_text())["min_score"],
+               "contact_dimming": args.contact_dimming,
                "variants": rows}  # fmt: skip
     return results, _fpf_markdown(results)
 
@@ -939,7 +941,8 @@ def _fpf_markdown(results: dict) -> str:
     lines = [
         "Seed 004 (Korfhage et al., PLoS Comput Biol 2020), Tables 6-7: cell detection and segmentation on clustered",
         "cells, with and without the nucleus. Here on `cellbundles.synth` cells2d phantoms (256 x 256, nucleus + cell",
-        f"stain), every cell model {start} by `train.json` of `bundles/cells_fpf_2d` with the overrides of",
+        f"stain; the cytoplasm stain drops by {results.get('contact_dimming', 0.3):.0%} on borders between touching cells,",
+        f"`contact_dimming`), every cell model {start} by `train.json` of `bundles/cells_fpf_2d` with the overrides of",
         "`FPF_VARIANTS` in `scripts/benchmark.py`, for the same number of epochs on the same 216 training phantoms",
         f"({results['epochs']} epochs, seed {results.get('seed', 0)}; {stage_1} one stage-1 nucleus model, "
         f"{results['nucleus_epochs']} epochs,",
@@ -981,6 +984,9 @@ def add_fpf_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-images", type=int, default=30, help="held-out phantoms per test set")
     parser.add_argument("--seed", type=int, default=0,
                         help="train.json seed (initial weights, crops); a stage-1 run already in --work is reused")  # fmt: skip
+    parser.add_argument("--contact-dimming", type=float, default=0.3,
+                        help="relative drop of the cytoplasm stain on borders between touching cells, in every phantom "
+                             "(train.json phantoms#contact_dimming; 0: touching cells show no border)")  # fmt: skip
     parser.add_argument("--warm-start", action="store_true",
                         help="every cell model starts from the stage-1 nucleus model's weights (train.json warm_start)")  # fmt: skip
 

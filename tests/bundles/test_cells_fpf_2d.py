@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage as scipy_ndimage
 
 from cellbundles.errors import PREFIX
 from cellbundles.io import read_image, write_image
@@ -146,6 +147,31 @@ def test_a_single_channel_image_stops_with_the_file_name(fpf_training, tmp_path)
     last = log.strip().splitlines()[-1]
     assert code != 0 and last.startswith(PREFIX) and str(path) in last
     assert "expected a 2-channel image stored as 2 planes (nucleus, cell)" in last and "single-channel" in last
+
+
+def test_phantom_contact_dimming_reaches_the_cell_stain_only(tmp_path):
+    """``phantoms#contact_dimming`` (0.3) is the generator's border dimming between touching cells: 0 changes the
+    cell stain of the same phantoms (same seed) and leaves the nucleus stain and the labels as they were."""
+    from monai.bundle import ConfigParser
+
+    planes = {}
+    for dimming in (0.3, 0.0):
+        parser = ConfigParser()
+        parser.read_config(str(BUNDLE / TRAIN))
+        parser.update({"dataset_dir": str(tmp_path / str(dimming)), "phantoms#n": 2, "phantoms#shape": [96, 96],
+                       "phantoms#n_cells": 6, "phantoms#clustering": 1.0})  # fmt: skip
+        if dimming != 0.3:
+            parser["phantoms#contact_dimming"] = dimming
+        first = json.loads(Path(parser.get_parsed_content("prepared_datalist")).read_text())["training"][0]
+        planes[dimming] = read_image(tmp_path / str(dimming) / first["image"])[0], first["label"]
+    (dimmed, label), (undimmed, same_label) = planes[0.3], planes[0.0]
+    assert label == same_label and np.array_equal(dimmed[0], undimmed[0])
+    cells = read_image(tmp_path / "0.0" / label)[0]
+    neighbours = [np.roll(cells, shift, axis) for shift in (-1, 1) for axis in (0, 1)]
+    contact = (cells > 0) & np.any([(other > 0) & (other != cells) for other in neighbours], axis=0)
+    interior = (cells > 0) & ~scipy_ndimage.binary_dilation(contact, iterations=6)
+    gain = undimmed[1].astype(np.float64) - dimmed[1]  # the acquisition noise differs, so compare means
+    assert contact.sum() > 20 and gain[contact].mean() > 0.015 and abs(gain[interior].mean()) < 0.01
 
 
 def test_metadata_declares_the_channel_order():
