@@ -941,7 +941,7 @@ def _fpf_markdown(results: dict) -> str:
     lines = [
         "Seed 004 (Korfhage et al., PLoS Comput Biol 2020), Tables 6-7: cell detection and segmentation on clustered",
         "cells, with and without the nucleus. Here on `cellbundles.synth` cells2d phantoms (256 x 256, nucleus + cell",
-        f"stain; the cytoplasm stain drops by {results.get('contact_dimming', 0.3):.0%} on borders between touching cells,",
+        f"stain; the cytoplasm stain drops by {results.get('contact_dimming', 0.3) * 100:.0f} % on borders between touching cells,",
         f"`contact_dimming`), every cell model {start} by `train.json` of `bundles/cells_fpf_2d` with the overrides of",
         "`FPF_VARIANTS` in `scripts/benchmark.py`, for the same number of epochs on the same 216 training phantoms",
         f"({results['epochs']} epochs, seed {results.get('seed', 0)}; {stage_1} one stage-1 nucleus model, "
