@@ -29,7 +29,7 @@ Stages: ``train`` trains both bundles with their ``train.json`` into ``<run>/{mo
 ``evaluate`` evaluates the rows of such training runs and the classical baseline; ``shipped`` evaluates
 the rows of a bundle without a run folder with its shipped ``models/model.pt``; ``report`` writes the
 tables. A row without results in ``<work_dir>`` is taken unchanged from the previous ``dsb2018.json``,
-and the report says so with the date it was measured.
+and the report says so with the date it was measured; rows of that report left out of ``--rows`` stay in it.
 """
 
 from __future__ import annotations
@@ -564,7 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stages", nargs="+", default=["train", "evaluate", "shipped", "report"],
                         choices=["train", "evaluate", "shipped", "report"])  # fmt: skip
-    parser.add_argument("--rows", nargs="+", default=[*ROWS, CLASSICAL], choices=[*ROWS, CLASSICAL])
+    parser.add_argument("--rows", nargs="+", default=[*ROWS, CLASSICAL], choices=[*ROWS, CLASSICAL],
+                        help="rows to train / evaluate and report; the report keeps the other rows of the earlier one")  # fmt: skip
     parser.add_argument("--dataset_dir", type=Path, default=DATASET_DIR, help="dataset folder in the canonical layout")
     parser.add_argument("--datalist", type=Path, default=DATALIST, help="datalist with the fixed split")
     parser.add_argument("--resunet_run", type=Path, default=None,
@@ -593,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
         date = machine_description()["date"]
         report_path = args.output_dir / "dsb2018.json"
         previous = json.loads(report_path.read_text()) if report_path.exists() else {}
-        rows = gather(args.rows, args.work_dir, previous, date)
+        reported = [name for name in (*ROWS, CLASSICAL) if name in args.rows or name in previous.get("rows", {})]
+        rows = gather(reported, args.work_dir, previous, date)
         figure = args.output_dir.parent / "figures" / "dsb2018_training_curves.png"
         drawn = draw_curves(rows, figure)
         split = f"`{args.datalist.name}` in `{args.dataset_dir.name}`"

@@ -249,6 +249,12 @@ def test_report_carries_rows_not_in_the_work_folder(tmp_path):
     assert report["rows"]["semantic_unet_one_pass"]["measured"] == "2026-01-02T03:04:05+00:00"
     assert report["rows"]["resunet_distance"]["measured"][:10] == report["machine"]["date"][:10]
 
+    # re-measuring one row keeps the others of the earlier report, in the table's order
+    assert _main("--stages", "report", "--rows", "resunet_distance", "--work_dir", str(work), "--output_dir",
+                 str(out)) == 0  # fmt: skip
+    assert list(json.loads((out / "dsb2018.json").read_text())["rows"]) == ["resunet_distance", "semantic_unet_one_pass"]
+    assert _cells((out / "dsb2018.md").read_text(), "`nuclei_semantic_2d`")[5] == "0.610"
+
 
 def test_report_names_the_missing_results(tmp_path):
     with pytest.raises(FileNotFoundError, match="row.json is missing and no earlier report holds 'semantic_unet'"):
