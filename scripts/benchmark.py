@@ -882,6 +882,7 @@ def fpf_section(args: argparse.Namespace) -> tuple[dict, str]:
     work = args.work
     epochs, n_train, n_test = (1, 4, 3) if args.quick else (args.epochs, 240, args.test_images)
     phantoms = {"phantoms#contact_dimming": args.contact_dimming}
+    min_score = json.loads((FPF_BUNDLE / "configs" / "train.json").read_text())["min_score"]
     train = {"dataset_dir": str(work / "train"), "phantoms#n": n_train, "phantoms#val_fraction": 0.1,
              "warm_start": args.warm_start, "seed": args.seed, **phantoms}  # fmt: skip
     test_sets = {  # test set -> overrides of evaluate.json's held-out phantoms (clustering 1.0, 16 cells, seed 2)
@@ -913,7 +914,7 @@ def fpf_section(args: argparse.Namespace) -> tuple[dict, str]:
             two_channels = "channel_transforms" not in variant  # the rules read the nucleus stain
             for rules in (False, True) if test_name == "clustered" and two_channels else (False,):
                 folder = test_name.replace(" ", "_")
-                output = work / "eval" / f"{name}_{folder}_rules{int(rules)}"
+                output = work / "eval" / f"{name}_{folder}_rules{int(rules)}_score{min_score}"  # cache per operating point
                 if not (output / "metrics.json").exists():
                     run_bundle(FPF_BUNDLE, ["train.json", "evaluate.json"],
                                {**evaluation, **test, "dataset_dir": str(work / folder), "ckpt_dir": str(run),
@@ -926,7 +927,7 @@ def fpf_section(args: argparse.Namespace) -> tuple[dict, str]:
         work / test_name.replace(" ", "_")) for test_name in test_sets}}  # fmt: skip
     results = {"quick": args.quick, "epochs": epochs, "nucleus_epochs": nucleus_epochs, "warm_start": args.warm_start,
                "seed": args.seed, "nucleus_train_minutes": round(nucleus_seconds / 60, 1),
-               "min_score": json.loads((FPF_BUNDLE / "configs" / "train.json").read_text())["min_score"],
+               "min_score": min_score,
                "contact_dimming": args.contact_dimming,
                "variants": rows}  # fmt: skip
     return results, _fpf_markdown(results)
