@@ -919,7 +919,7 @@ def fpf_section(args: argparse.Namespace) -> tuple[dict, str]:
                     run_bundle(FPF_BUNDLE, ["train.json", "evaluate.json"],
                                {**evaluation, **test, "dataset_dir": str(work / folder), "ckpt_dir": str(run),
                                 "output_dir": str(output), "phantoms#test_fraction": n_test / (n_test + 1),
-                                "cell_rules": rules}, log_file=output.with_suffix(".log"))  # fmt: skip
+                                "cell_rules": rules}, log_file=output.parent / f"{output.name}.log")  # fmt: skip
                 metrics = json.loads((output / "metrics.json").read_text())["metrics"]
                 row[f"{test_name}, rules {'on' if rules else 'off'}"] = {k: round(float(v), 4) for k, v in metrics.items()}
         rows[label] = row
