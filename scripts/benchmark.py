@@ -1120,8 +1120,9 @@ def recyclegan_section(args: argparse.Namespace) -> tuple[dict, str]:
     if not (gan / "pairs" / "datalist.json").exists():
         n = 2 if args.quick else args.pair_volumes
         run_bundle(RECYCLEGAN_BUNDLE, ["inference.json"], {"output_dir": str(gan), "n_samples": n}, log_file=work / "gan.log")
-    if not (work / "raw_pairs" / "datalist.json").exists():
-        write_raw_pairs(gan / "pairs", work / "raw_pairs")
+    if not (work / "raw_pairs" / "datalist.json").exists():  # the seam the GAN pairs were made with, as M1 trains on it
+        gap_width = json.loads((RECYCLEGAN_BUNDLE / "configs" / "inference.json").read_text())["gap_width"]
+        write_raw_pairs(gan / "pairs", work / "raw_pairs", gap_width=gap_width)
     training = {}
     if not args.skip_training:
         arms = [arm for arm in SHAPE_ARMS if arm in args.methods]

@@ -144,3 +144,67 @@ def test_monai_label_serves_the_bundle_on_the_image_grid(tiny_training, tmp_path
     label, label_spacing = read_image(label_file)
     assert label.shape == (24, 48, 48) and label_spacing == pytest.approx(spacing)
     assert result["nuclei"] == len(np.unique(label[label > 0]))
+
+
+def _parsed(config: str, overrides: dict, *ids: str) -> list:
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLE / config))
+    parser.update(overrides)
+    return [parser.get_parsed_content(i) for i in ids]
+
+
+def _touching_prediction() -> dict:
+    """A decollated SegShapeNet output: two boxes of M1 logit 4 with a 2-voxel seam of logit -1 (probability 0.27)."""
+    from monai.data import MetaTensor
+
+    seg = np.full((12, 24, 40), -6.0, np.float32)
+    seg[2:10, 4:20, 4:19], seg[2:10, 4:20, 21:36], seg[2:10, 4:20, 19:21] = 4.0, 4.0, -1.0
+    return {"pred": MetaTensor(torch.from_numpy(np.stack([seg, np.zeros_like(seg)])))}
+
+
+def test_inference_grows_instances_back_over_the_seam_when_asked():
+    (postprocessing,) = _parsed(INFERENCE, {"min_size": 1}, "shape_postprocessing")
+    (grown_postprocessing,) = _parsed(INFERENCE, {"min_size": 1, "grow_voxels": 1}, "shape_postprocessing")
+    from monai.transforms import Compose
+
+    plain = Compose(postprocessing)(_touching_prediction())
+    grown = Compose(grown_postprocessing)(_touching_prediction())
+    for out in (plain, grown):  # two nuclei either way; the probability stays for the growth, the mask is binary
+        assert sorted(torch.unique(out["instances"]).tolist()) == [0, 1, 2]
+        assert set(torch.unique(out["mask"]).tolist()) == {0, 1}
+    plain_instances, grown_instances = plain["instances"][0].numpy(), grown["instances"][0].numpy()
+    assert not plain_instances[:, :, 19:21].any() and (grown_instances[2:10, 4:20, 19:21] > 0).all()
+    assert (grown_instances[plain_instances > 0] == plain_instances[plain_instances > 0]).all()
+    assert not grown_instances[0].any() and (grown["mask"][0].numpy() >= (grown_instances > 0)).all()  # background stays
+
+
+def test_training_targets_part_touching_nuclei_by_the_configured_seam():
+    from monai.data import MetaTensor
+
+    labels = np.zeros((6, 12, 20), np.uint16)
+    labels[1:5, 2:10, 2:10], labels[1:5, 2:10, 10:18] = 1, 2
+    item = {"label": MetaTensor(torch.from_numpy(labels)[None], affine=torch.diag(torch.tensor([1.75, 0.8, 0.8, 1.0])))}
+    for gap_width, expected in ((0, labels > 0), (1, (labels > 0) & ((np.arange(20) < 9) | (np.arange(20) > 10)))):
+        (targets,) = _parsed(TRAIN, {"gap_width": gap_width}, "target_transforms")
+        from monai.transforms import Compose
+
+        out = Compose(targets)(dict(item))
+        np.testing.assert_array_equal(out["label_binary"][0].numpy(), expected)
+
+
+def test_training_zoom_scales_the_crops_and_all_their_targets_alike():
+    from monai.transforms import Compose
+
+    (random_transforms,) = _parsed(TRAIN, {"zoom_prob": 1.0, "zoom_range": [1.5, 1.5], "samples_per_volume": 1,
+                                           "patch_size": [60, 60, 60]}, "train#random_transforms")  # fmt: skip
+    cube = np.zeros((1, 40, 40, 40), np.float32)
+    cube[0, 10:30, 10:30, 10:30] = 1.0
+    item = {key: torch.from_numpy(cube.copy()) for key in ("image", "label_binary", "contour", "shapemarker")}
+    transforms = Compose(random_transforms[:3])  # the zoom, the pad, the crop: no flip or intensity change
+    transforms.set_random_state(0)
+    (out,) = transforms(item)
+    for key in ("label_binary", "contour", "shapemarker"):
+        assert out[key].sum() == pytest.approx(30**3, rel=0.05), key  # a 20^3 cube enlarged x1.5 (the crop: the whole 60^3)
+        np.testing.assert_array_equal(out[key].numpy() > 0.5, out["image"].numpy() > 0.5)

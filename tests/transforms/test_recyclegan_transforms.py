@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 from monai.data import MetaTensor
 
 from cellbundles.io import read_image, write_image
@@ -42,6 +43,22 @@ def test_paired_targets_of_instance_labels_and_of_a_binary_mask():
     assert sorted(np.unique(components)) == [0, 1, 2]
 
 
+
+def test_a_seam_parts_touching_nuclei_in_the_target_and_in_the_gan_input():
+    labels = np.zeros((6, 12, 20), np.uint16)
+    labels[1:5, 2:10, 2:10], labels[1:5, 2:10, 10:18] = 1, 2  # two boxes touching along x 9 | 10
+    plain = PairedTargetsd("label")({"label": _volume(labels)})
+    seamed = PairedTargetsd("label", gap_width=1)({"label": _volume(labels)})
+    np.testing.assert_array_equal(plain["binary"][0].numpy(), labels > 0)
+    binary = seamed["binary"][0].numpy()
+    assert not binary[:, :, 9:11].any() and binary[3, 5, 8] and binary[3, 5, 11]  # 2 voxels of background between
+    assert ndimage.label(binary)[1] == 2 and ndimage.label(plain["binary"][0].numpy())[1] == 1
+    np.testing.assert_array_equal(seamed["instances"][0], labels)  # instances and contours keep the whole nuclei
+    np.testing.assert_array_equal(seamed["contour"], plain["contour"])
+    assert seamed["image"][0, 3, 6, 10] < plain["image"][0, 3, 6, 10] - 0.2  # the blurred input dips at the seam
+    with pytest.raises(ValueError, match="gap_width"):
+        PairedTargetsd("label", gap_width=-1)
+
 def test_crops_in_the_canonical_layout_and_their_datalist(tmp_path):
     labels = np.zeros((10, 100, 70), np.uint16)
     labels[2:8, 10:30, 10:30] = 1
@@ -74,3 +91,9 @@ def test_write_raw_pairs_blurs_the_labels_of_a_pairs_dataset_without_the_gan(tmp
     assert spacing == pytest.approx((1.75, 0.8, 0.8))
     assert 0.5 < image[4, 8, 8] <= 1.0 and image[0, 0, 0] < 0.01 and 0.0 < image[4, 3, 8] < image[4, 8, 8]
     np.testing.assert_array_equal(read_image(tmp_path / "raw" / "labels" / "a_000.tif")[0], labels)
+    labels[2:6, 8:12, 4:12] = 2  # two touching nuclei: with the pairs' gap the raw image dips between them
+    write_image(pairs / "labels" / "a_000.tif", labels, (1.75, 0.8, 0.8))
+    write_raw_pairs(pairs, tmp_path / "plain", psf_sigma=0.5, noise_std=0.0)
+    write_raw_pairs(pairs, tmp_path / "seamed", psf_sigma=0.5, noise_std=0.0, gap_width=1)
+    plain, seamed = (read_image(tmp_path / name / "images" / "a_000.tif")[0] for name in ("plain", "seamed"))
+    assert seamed[4, 7:9, 8].max() < 0.5 < plain[4, 7:9, 8].min() and seamed[4, 5, 8] == pytest.approx(plain[4, 5, 8], abs=0.05)

@@ -111,6 +111,11 @@ def test_grow_instances_gives_back_the_seam_inside_the_mask():
         GrowInstancesd("instances", steps=-1)
     with pytest.raises(ValueError, match="logits"):
         GrowInstancesd("instances")({**data, "seg": seg[:1]})
+    probability = torch.sigmoid(seg[1:])  # a sigmoid head: the same growth from its probabilities
+    from_probabilities = GrowInstancesd("instances", "probability", 1, 0.1, probabilities=True)({**data, "probability": probability})
+    np.testing.assert_array_equal(np.asarray(from_probabilities["instances"])[0], grown)
+    with pytest.raises(ValueError, match="one-channel"):
+        GrowInstancesd("instances", "probability", probabilities=True)({**data, "probability": seg})
 
 
 def test_split_checks_the_channel_count():

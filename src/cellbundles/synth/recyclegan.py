@@ -30,7 +30,7 @@ def gan_phantom3d(
     spacing: Sequence[float] = (1.0, 0.5, 0.5),
     semi_axes_um: Sequence[float] = (2.0, 4.0),
     orientation: str = "random",
-    packing: float = 0.25,
+    packing: float | Sequence[float] = 0.25,
     touching_fraction: float = 0.3,
     psf_sigma: float | Sequence[float] = 2.0,
     cut_border: bool = True,
@@ -47,7 +47,8 @@ def gan_phantom3d(
         spacing: voxel size ``(z, y, x)`` in um.
         semi_axes_um: ``(r_min, r_max)``: every semi-axis of every nucleus is drawn from U(r_min, r_max).
         orientation: ``"random"`` (uniform over SO(3), as in the paper) or ``"aligned"`` (axes along z, y, x).
-        packing: target fraction of the volume inside nuclei (the density).
+        packing: target fraction of the volume inside nuclei (the density), or a ``(min, max)`` pair: the volume's
+            packing is drawn from U(min, max) with its seed (sparse and crowded volumes in one dataset).
         touching_fraction: chance that a nucleus is pressed against a placed one.
         psf_sigma: Gaussian PSF sigma in voxels, scalar or per axis, for ``image``.
         cut_border: whether nuclei may cross the volume border.
@@ -61,6 +62,8 @@ def gan_phantom3d(
             - ``centroids``: float ``(N, 3)`` in voxels; ``semi_axes_um``: float ``(N, 3)``;
             - ``spacing``: the voxel size; ``params``: the generator's parameters (JSON-serialisable).
     """
+    if not np.isscalar(packing):
+        packing = float(np.random.default_rng(seed).uniform(*packing))
     sample = randomised_nuclei3d(
         seed,
         shape=shape,

@@ -291,6 +291,8 @@ class GrowInstancesd(MapTransform):
         keys: keys of the ``(1, [D,] H, W)`` instance labels (grown in place).
         logits_key: key of the ``(C, [D,] H, W)`` segmentation logits; the nucleus probability is channel 1
             of their softmax.
+        probabilities: whether ``logits_key`` holds ``(1, [D,] H, W)`` nucleus probabilities instead of logits
+            (a sigmoid head, as in ``nuclei_shape_3d``).
         steps: growth in voxels (0: nothing changes).
         threshold: the nucleus probability a background voxel must exceed to be taken.
         mask_key: key of a ``(1, [D,] H, W)`` binary mask that takes in the grown voxels too, so that the
@@ -305,12 +307,14 @@ class GrowInstancesd(MapTransform):
         steps: int = 1,
         threshold: float = 0.1,
         mask_key: str | None = None,
+        probabilities: bool = False,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         if steps < 0:
             raise ValueError(f"steps must be >= 0 voxels, got {steps}.")
         self.logits_key = logits_key
+        self.probabilities = probabilities
         self.steps = steps
         self.threshold = threshold
         self.mask_key = mask_key
@@ -319,10 +323,13 @@ class GrowInstancesd(MapTransform):
         d = dict(data)
         if self.steps == 0:  # no growth: skip the softmax of the whole volume
             return d
-        logits = torch.as_tensor(d[self.logits_key]).float()
-        if logits.ndim < 3 or logits.shape[0] < 2:
-            raise ValueError(f"{self.logits_key!r} must hold (C >= 2, [D,] H, W) logits, got shape {tuple(logits.shape)}.")
-        nucleus = torch.softmax(logits, 0)[1].cpu().numpy()
+        values = torch.as_tensor(d[self.logits_key]).float()
+        if self.probabilities:
+            nucleus = _single_channel(values, self.logits_key)
+        elif values.ndim < 3 or values.shape[0] < 2:
+            raise ValueError(f"{self.logits_key!r} must hold (C >= 2, [D,] H, W) logits, got shape {tuple(values.shape)}.")
+        else:
+            nucleus = torch.softmax(values, 0)[1].cpu().numpy()
         for key in self.key_iterator(d):
             labels = grow_instances(_single_channel(d[key], key), nucleus, self.steps, self.threshold)
             d[key] = convert_to_dst_type(labels[None], d[key])[0]

@@ -27,6 +27,7 @@ from cellbundles.io import image_stem, read_image, write_image
 from cellbundles.synth import gan_phantom3d, paired_targets
 
 from .outputs import spacing_from_affine
+from .targets import seamed_foreground
 from .utils import describe
 
 __all__ = [
@@ -133,6 +134,9 @@ class PairedTargetsd(MapTransform):
         image_key: output key of the GAN input.
         instances_key, binary_key, contour_key, shapemarker_key: output keys (uint8 maps, int32 instances).
         psf_sigma: Gaussian PSF sigma in voxels (2 in the paper).
+        gap_width: I_binary without the voxels within ``gap_width`` of another nucleus
+            (:func:`cellbundles.transforms.seamed_foreground`): touching nuclei part by a background seam, in the
+            GAN input and in the segmentation target; 0: the paper's I_binary.
     """
 
     def __init__(
@@ -144,11 +148,15 @@ class PairedTargetsd(MapTransform):
         contour_key: str = "contour",
         shapemarker_key: str = "shapemarker",
         psf_sigma: float | Sequence[float] = 2.0,
+        gap_width: int = 0,
     ) -> None:
         super().__init__(keys)
+        if gap_width < 0:
+            raise ValueError(f"gap_width must be >= 0 voxels, got {gap_width}.")
         self.output_keys = {"image": image_key, "instances": instances_key, "binary": binary_key,
                             "contour": contour_key, "shapemarker": shapemarker_key}  # fmt: skip
         self.psf_sigma = psf_sigma
+        self.gap_width = gap_width
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
@@ -164,6 +172,7 @@ class PairedTargetsd(MapTransform):
                 instances = ndimage.label(values > 0)[0].astype(np.int32)
             spacing = spacing_from_affine(convert_to_numpy(volume.affine))
             targets = paired_targets(instances, spacing)
+            targets["binary"] = seamed_foreground(instances, self.gap_width).astype(np.uint8)
             blurred = ndimage.gaussian_filter(targets["binary"].astype(np.float32), self.psf_sigma, mode="constant")
             outputs = {"instances": instances, "image": _scale_to_unit_range(np.clip(blurred, 0.0, 1.0)), **targets}
             for name, array in outputs.items():
@@ -235,10 +244,12 @@ def write_raw_pairs(
     psf_sigma: float | Sequence[float] = 2.0,
     noise_std: float = 0.05,
     seed: int = 0,
+    gap_width: int = 0,
 ) -> Path:
     """A copy of a pairs dataset without the GAN: each image is its labels' I_binary blurred by the PSF (the GAN's
     input, in ``[0, 1]``) plus Gaussian noise of ``noise_std``; labels, contours, shape markers and the datalist are
-    copied. The "raw phantoms" that a segmentation network trained on the GAN's pairs is compared with.
+    copied. The "raw phantoms" that a segmentation network trained on the GAN's pairs is compared with; give the
+    ``gap_width`` the pairs were made with (:class:`PairedTargetsd`).
 
     Returns:
         the datalist of the copy.
@@ -247,7 +258,8 @@ def write_raw_pairs(
     rng = np.random.default_rng(seed)
     for label_file in sorted((pairs_dir / "labels").iterdir()):
         labels, spacing = read_image(label_file)
-        blurred = ndimage.gaussian_filter((labels > 0).astype(np.float32), psf_sigma, mode="constant")
+        binary = seamed_foreground(labels, gap_width).astype(np.float32)
+        blurred = ndimage.gaussian_filter(binary, psf_sigma, mode="constant")
         image = np.clip(blurred, 0.0, 1.0) + rng.normal(0.0, noise_std, labels.shape).astype(np.float32)
         write_image(output_dir / "images" / label_file.name, image.astype(np.float32), spacing)
         for folder in PAIR_FOLDERS[1:]:
