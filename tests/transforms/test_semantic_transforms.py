@@ -228,3 +228,21 @@ def test_binary_target_with_a_seam_between_touching_nuclei_in_3d():
     assert set(np.nonzero(seam)[2]) == {7, 8} and seam.sum() == 2 * 4 * 6
     np.testing.assert_array_equal(seamed[0].numpy() > 0, seamed_foreground(labels[0], 1))
     assert ndimage.label(seamed[0].numpy() > 0)[1] == 3 and ndimage.label(labels[0] > 0)[1] == 2
+
+
+def test_instances_from_binary_splits_in_um_on_an_anisotropic_grid():
+    """Two 6 um spheres 11 um apart along a z axis sampled 4 x coarser than x and y: in voxel units the
+    z neck is only a quarter as deep as it is in um, so only the split in um separates them."""
+    spacing = (2.0, 0.5, 0.5)
+    grid = np.indices((24, 40, 40)).astype(float)
+    mask = np.zeros(grid.shape[1:], bool)
+    for z in (12 - 11 / 4, 12 + 11 / 4):  # centres in voxels, 11 um apart
+        mask |= sum(((g - c) * s) ** 2 for g, c, s in zip(grid, (z, 20, 20), spacing)) <= 36
+    probability = MetaTensor(torch.from_numpy(mask[None].astype(np.float32)), affine=torch.diag(torch.tensor([*spacing, 1.0])))
+    counts = [
+        len(torch.unique(InstancesFromBinaryd("p", split_h=1.0, split_in_um=in_um)({"p": probability})["instances"])) - 1
+        for in_um in (False, True)
+    ]
+    assert counts == [1, 2]
+    with pytest.raises(ValueError, match="spacing"):
+        InstancesFromBinaryd("p", split_h=1.0, split_in_um=True)({"p": torch.from_numpy(mask[None].astype(np.float32))})

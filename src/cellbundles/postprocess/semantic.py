@@ -146,6 +146,7 @@ def instances_from_binary(
     fill_holes: bool = False,
     split_h: float = 0.0,
     split_sigma: float = 1.0,
+    spacing: Sequence[float] | float | None = None,
 ) -> np.ndarray:
     """Instances as the connected components of a foreground mask, optionally split at their necks.
 
@@ -160,6 +161,8 @@ def instances_from_binary(
         split_h: 0: connected components (seeds 002 and 003). Positive: touching objects are split
             by :func:`split_touching` with this ``h`` (``connectivity`` is then unused).
         split_sigma: smoothing of the distance transform for the split.
+        spacing: pixel spacing per axis for the split's distance transform (``split_h`` is then in physical
+            units); None: pixel units.
 
     Returns:
         int32 instance labels ``1..N``, 0 background.
@@ -176,7 +179,7 @@ def instances_from_binary(
     if split_h == 0:
         labels = ndimage.label(mask, structure=structure)[0]
     else:
-        labels = split_touching(mask, split_h, split_sigma)
+        labels = split_touching(mask, split_h, split_sigma, spacing)
     return remove_small_instances(labels, min_size)
 
 

@@ -403,6 +403,8 @@ class InstancesFromBinaryd(MapTransform):
         fill_holes: fill the holes of the foreground mask first.
         split_h: 0: connected components; positive: the ``h`` of :func:`split_touching`.
         split_sigma: smoothing of the distance transform for the split, in pixels.
+        split_in_um: measure the split's distance transform in the input's voxel size (its ``MetaTensor``
+            affine), ``split_h`` in um: necks along a coarse z axis count as much as in-plane ones; False: voxels.
         allow_missing_keys: skip missing keys.
     """
 
@@ -417,11 +419,13 @@ class InstancesFromBinaryd(MapTransform):
         fill_holes: bool = False,
         split_h: float = 0.0,
         split_sigma: float = 1.0,
+        split_in_um: bool = False,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.instance_keys = ensure_tuple_rep(instance_keys, len(self.keys))
         self.channel = channel
+        self.split_in_um = split_in_um
         self.options = dict(
             threshold=threshold,
             min_size=min_size,
@@ -438,7 +442,8 @@ class InstancesFromBinaryd(MapTransform):
             if value.ndim < 3:
                 raise ValueError(f"{key!r} must be channel-first (C, [D,] H, W), got shape {tuple(value.shape)}.")
             foreground = convert_to_numpy(value)[self.channel]
-            labels = instances_from_binary(foreground, **self.options)
+            spacing = resolve_spacing(value, None, foreground.ndim, name=str(key)) if self.split_in_um else None
+            labels = instances_from_binary(foreground, **self.options, spacing=spacing)
             d[instance_key] = convert_to_dst_type(labels[None], value, dtype=np.int32)[0]
         return d
 
