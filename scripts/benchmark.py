@@ -997,7 +997,6 @@ def add_fpf_arguments(parser: argparse.ArgumentParser) -> None:
 
 SHAPE_BUNDLE = REPO_ROOT / "bundles" / "nuclei_shape_3d"
 RECYCLEGAN_BUNDLE = REPO_ROOT / "bundles" / "nuclei_recyclegan_3d"
-RECYCLEGAN_FIGURE = "recyclegan_real_vs_generated.png"
 SHAPE_ARMS = {"gan": "M1 trained on GAN pairs", "raw": "M1 trained on raw phantoms (no GAN)"}
 #: method -> (label, bundle, configs); the shape arms read their weights from ``<work>/runs/<method>``
 RECYCLEGAN_METHODS = {
@@ -1056,7 +1055,7 @@ def _train_shape_arm(args: argparse.Namespace, arm: str, dataset_dir: Path) -> d
     if not timing.exists():
         overrides = {"dataset_dir": str(dataset_dir), "ckpt_dir": str(run), "output_dir": str(run / "eval"),
                      "time_limit_minutes": args.train_minutes, "max_epochs": args.max_epochs, "epoch_length": 25,
-                     "val_interval": 4}  # fmt: skip
+                     "val_interval": 4, **args.shape_train_overrides}  # fmt: skip
         if args.quick:
             overrides.update({"max_epochs": 1, "epoch_length": 2, "val_interval": 1, "features": [2] * 6})
         seconds = run_bundle(SHAPE_BUNDLE, ["train.json"], overrides, log_file=run / "train.log")
@@ -1119,10 +1118,11 @@ def recyclegan_section(args: argparse.Namespace) -> tuple[dict, str]:
     gan = work / "gan"
     if not (gan / "pairs" / "datalist.json").exists():
         n = 2 if args.quick else args.pair_volumes
-        run_bundle(RECYCLEGAN_BUNDLE, ["inference.json"], {"output_dir": str(gan), "n_samples": n}, log_file=work / "gan.log")
+        overrides = {"output_dir": str(gan), "n_samples": n, **args.pair_overrides}
+        run_bundle(RECYCLEGAN_BUNDLE, ["inference.json"], overrides, log_file=work / "gan.log")
     if not (work / "raw_pairs" / "datalist.json").exists():  # the seam the GAN pairs were made with, as M1 trains on it
         gap_width = json.loads((RECYCLEGAN_BUNDLE / "configs" / "inference.json").read_text())["gap_width"]
-        write_raw_pairs(gan / "pairs", work / "raw_pairs", gap_width=gap_width)
+        write_raw_pairs(gan / "pairs", work / "raw_pairs", gap_width=args.pair_overrides.get("gap_width", gap_width))
     training = {}
     if not args.skip_training:
         arms = [arm for arm in SHAPE_ARMS if arm in args.methods]
@@ -1139,7 +1139,7 @@ def recyclegan_section(args: argparse.Namespace) -> tuple[dict, str]:
                 if spacing is not None:
                     overrides["input_spacing"] = list(spacing)
                 if method in SHAPE_ARMS:
-                    overrides["ckpt_dir"] = str(work / "runs" / method)
+                    overrides.update(ckpt_dir=str(work / "runs" / method), **args.shape_inference_overrides)
                     if args.quick:
                         overrides["features"] = [2] * 6
                 run_bundle(bundle, configs, overrides, log_file=output.with_suffix(".log"))
@@ -1152,13 +1152,16 @@ def recyclegan_section(args: argparse.Namespace) -> tuple[dict, str]:
     synthetic = sorted((gan / "pairs" / "images").glob("*.tif"))  # the same crops in both sets
     raw = [work / "raw_pairs" / "images" / path.name for path in synthetic]
     distances = {"GAN pairs (I_syn)": intensity_distances(real, synthetic), "raw phantoms (the same crops)": intensity_distances(real, raw)}
+    figure = f"{args.report_name}_real_vs_generated.png"
     figure_dir = (args.output_dir or (QUICK_OUTPUT_DIR if args.quick else FULL_OUTPUT_DIR)).parent / "figures"
     draw_real_vs_generated({"real (BBBC050)" if args.dataset_dir else "real": real[::max(1, len(real) // 4)][:4],
-                            "GAN I_syn": synthetic[:16:4], "raw phantom": raw[:16:4]}, figure_dir / RECYCLEGAN_FIGURE)  # fmt: skip
+                            "GAN I_syn": synthetic[:16:4], "raw phantom": raw[:16:4]}, figure_dir / figure)  # fmt: skip
     labels = {method: RECYCLEGAN_METHODS[method][0] for method in methods}
     results = {"quick": args.quick, "training": {SHAPE_ARMS[arm]: value for arm, value in training.items()},
                "methods": labels, "rows": rows, "intensity_distance_to_real": distances,
-               "real_volumes_for_distance": len(real)}  # fmt: skip
+               "real_volumes_for_distance": len(real), "figure": figure,
+               "overrides": {"pairs": args.pair_overrides, "shape_train": args.shape_train_overrides,
+                             "shape_inference": args.shape_inference_overrides}}  # fmt: skip
     return results, _recyclegan_markdown(results)
 
 
@@ -1187,6 +1190,10 @@ def _recyclegan_markdown(results: dict) -> str:
         "Each cell: mean over the volumes / the worst volume (lowest instance F1).",
         "",
     ]
+    changed = {name: values for name, values in results.get("overrides", {}).items() if values}
+    if changed:
+        lines += ["Config values other than the bundles' defaults: "
+                  + "; ".join(f"{name} `{json.dumps(values)}`" for name, values in changed.items()) + ".", ""]  # fmt: skip
     if results["training"]:
         lines += ["| training | minutes (one CPU thread) | iterations (2 patches of 32 x 64 x 64 each) |", "| --- | ---: | ---: |"]
         lines += [f"| {arm} | {value['train_minutes']} | {value['iterations']} |" for arm, value in results["training"].items()]
@@ -1203,7 +1210,7 @@ def _recyclegan_markdown(results: dict) -> str:
               "voxels scaled to [0, 1] between each volume's 1st and 99.8th percentiles, 64 bins; lower is closer):", "",
               "| generated set | Wasserstein-1 | Jensen-Shannon |", "| --- | ---: | ---: |"]  # fmt: skip
     lines += [f"| {name} | {d['wasserstein']:.4f} | {d['jensen_shannon']:.4f} |" for name, d in results["intensity_distance_to_real"].items()]
-    lines += ["", f"![real vs generated slices](../figures/{RECYCLEGAN_FIGURE})", ""]
+    lines += ["", f"![real vs generated slices](../figures/{results['figure']})", ""]
     return "\n".join(lines)
 
 
@@ -1217,6 +1224,11 @@ def add_recyclegan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-epochs", type=int, default=30, help="epochs of 25 iterations (the cosine schedule's length)")
     parser.add_argument("--skip-training", action="store_true", help="evaluate only (the arms already trained are used)")
     parser.add_argument("--methods", nargs="+", default=list(RECYCLEGAN_METHODS), choices=list(RECYCLEGAN_METHODS))
+    for name, config in (("pair", "nuclei_recyclegan_3d inference.json (the pairs)"),
+                         ("shape-train", "nuclei_shape_3d train.json (both arms)"),
+                         ("shape-inference", "nuclei_shape_3d inference.json (both arms)")):  # fmt: skip
+        parser.add_argument(f"--{name}-overrides", type=json.loads, default={}, metavar="JSON",
+                            help=f"config values of {config} other than its defaults, e.g. '{{\"gap_width\": 1}}'")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
