@@ -208,3 +208,23 @@ def test_training_zoom_scales_the_crops_and_all_their_targets_alike():
     for key in ("label_binary", "contour", "shapemarker"):
         assert out[key].sum() == pytest.approx(30**3, rel=0.05), key  # a 20^3 cube enlarged x1.5 (the crop: the whole 60^3)
         np.testing.assert_array_equal(out[key].numpy() > 0.5, out["image"].numpy() > 0.5)
+
+
+def test_default_split_parts_nuclei_stacked_along_the_coarse_z_axis():
+    """Two 15 um nuclei 13 um apart along z on the network grid (1.75 x 0.8 x 0.8 um): the default split, measured
+    in um, parts them; the same split counted in voxels (release 0.1.0: h 2 voxels) saw one nucleus."""
+    from monai.data import MetaTensor
+    from monai.transforms import Compose
+
+    spacing = (1.75, 0.8, 0.8)
+    grid = np.indices((24, 40, 40)).astype(float)
+    inside = np.zeros(grid.shape[1:], bool)
+    for z in (12 - 6.5 / spacing[0], 12 + 6.5 / spacing[0]):
+        inside |= sum(((g - c) * s) ** 2 for g, c, s in zip(grid, (z, 20, 20), spacing)) <= 7.5**2
+    seg = np.where(inside, 4.0, -4.0).astype(np.float32)
+    counts = []
+    for overrides in ({}, {"split_in_um": False, "split_h": 2.0}):
+        (postprocessing,) = _parsed(INFERENCE, overrides, "shape_postprocessing")
+        pred = MetaTensor(torch.from_numpy(np.stack([seg, np.zeros_like(seg)])), affine=torch.diag(torch.tensor([*spacing, 1.0])))
+        counts.append(len(torch.unique(Compose(postprocessing)({"pred": pred})["instances"])) - 1)
+    assert counts == [2, 1]
