@@ -1121,8 +1121,8 @@ def recyclegan_section(args: argparse.Namespace) -> tuple[dict, str]:
         overrides = {"output_dir": str(gan), "n_samples": n, **args.pair_overrides}
         run_bundle(RECYCLEGAN_BUNDLE, ["inference.json"], overrides, log_file=work / "gan.log")
     if not (work / "raw_pairs" / "datalist.json").exists():  # the seam the GAN pairs were made with, as M1 trains on it
-        gap_width = json.loads((RECYCLEGAN_BUNDLE / "configs" / "inference.json").read_text())["gap_width"]
-        write_raw_pairs(gan / "pairs", work / "raw_pairs", gap_width=args.pair_overrides.get("gap_width", gap_width))
+        pair_config = {**json.loads((RECYCLEGAN_BUNDLE / "configs" / "inference.json").read_text()), **args.pair_overrides}
+        write_raw_pairs(gan / "pairs", work / "raw_pairs", gap_width=pair_config["gap_width"])
     training = {}
     if not args.skip_training:
         arms = [arm for arm in SHAPE_ARMS if arm in args.methods]

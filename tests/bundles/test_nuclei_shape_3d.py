@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from monai.bundle import ConfigParser
+from monai.data import MetaTensor
+from monai.transforms import Compose
 
 from cellbundles.io import read_image, write_image
 
@@ -147,8 +150,6 @@ def test_monai_label_serves_the_bundle_on_the_image_grid(tiny_training, tmp_path
 
 
 def _parsed(config: str, overrides: dict, *ids: str) -> list:
-    from monai.bundle import ConfigParser
-
     parser = ConfigParser()
     parser.read_config(str(BUNDLE / config))
     parser.update(overrides)
@@ -157,8 +158,6 @@ def _parsed(config: str, overrides: dict, *ids: str) -> list:
 
 def _touching_prediction() -> dict:
     """A decollated SegShapeNet output: two boxes of M1 logit 4 with a 2-voxel seam of logit -1 (probability 0.27)."""
-    from monai.data import MetaTensor
-
     seg = np.full((12, 24, 40), -6.0, np.float32)
     seg[2:10, 4:20, 4:19], seg[2:10, 4:20, 21:36], seg[2:10, 4:20, 19:21] = 4.0, 4.0, -1.0
     return {"pred": MetaTensor(torch.from_numpy(np.stack([seg, np.zeros_like(seg)])))}
@@ -167,8 +166,6 @@ def _touching_prediction() -> dict:
 def test_inference_grows_instances_back_over_the_seam_when_asked():
     (postprocessing,) = _parsed(INFERENCE, {"min_size": 1}, "shape_postprocessing")
     (grown_postprocessing,) = _parsed(INFERENCE, {"min_size": 1, "grow_voxels": 1}, "shape_postprocessing")
-    from monai.transforms import Compose
-
     plain = Compose(postprocessing)(_touching_prediction())
     grown = Compose(grown_postprocessing)(_touching_prediction())
     for out in (plain, grown):  # two nuclei either way; the probability stays for the growth, the mask is binary
@@ -181,22 +178,16 @@ def test_inference_grows_instances_back_over_the_seam_when_asked():
 
 
 def test_training_targets_part_touching_nuclei_by_the_configured_seam():
-    from monai.data import MetaTensor
-
     labels = np.zeros((6, 12, 20), np.uint16)
     labels[1:5, 2:10, 2:10], labels[1:5, 2:10, 10:18] = 1, 2
     item = {"label": MetaTensor(torch.from_numpy(labels)[None], affine=torch.diag(torch.tensor([1.75, 0.8, 0.8, 1.0])))}
     for gap_width, expected in ((0, labels > 0), (1, (labels > 0) & ((np.arange(20) < 9) | (np.arange(20) > 10)))):
         (targets,) = _parsed(TRAIN, {"gap_width": gap_width}, "target_transforms")
-        from monai.transforms import Compose
-
         out = Compose(targets)(dict(item))
         np.testing.assert_array_equal(out["label_binary"][0].numpy(), expected)
 
 
 def test_training_zoom_scales_the_crops_and_all_their_targets_alike():
-    from monai.transforms import Compose
-
     (random_transforms,) = _parsed(TRAIN, {"zoom_prob": 1.0, "zoom_range": [1.5, 1.5], "samples_per_volume": 1,
                                            "patch_size": [60, 60, 60]}, "train#random_transforms")  # fmt: skip
     cube = np.zeros((1, 40, 40, 40), np.float32)
@@ -213,9 +204,6 @@ def test_training_zoom_scales_the_crops_and_all_their_targets_alike():
 def test_default_split_parts_nuclei_stacked_along_the_coarse_z_axis():
     """Two 15 um nuclei 13 um apart along z on the network grid (1.75 x 0.8 x 0.8 um): the default split, measured
     in um, parts them; the same split counted in voxels (release 0.1.0: h 2 voxels) saw one nucleus."""
-    from monai.data import MetaTensor
-    from monai.transforms import Compose
-
     spacing = (1.75, 0.8, 0.8)
     grid = np.indices((24, 40, 40)).astype(float)
     inside = np.zeros(grid.shape[1:], bool)

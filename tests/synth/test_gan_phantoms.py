@@ -50,13 +50,13 @@ def test_density_semi_axes_and_orientation_are_parameters():
         gan_phantom3d(orientation="sideways", **SMALL)
 
 
-
 def test_a_packing_range_draws_one_density_per_volume():
     drawn = [gan_phantom3d(seed=seed, packing=(0.05, 0.35), **SMALL)["params"]["packing"] for seed in range(6)]
     assert all(0.05 <= p <= 0.35 for p in drawn) and max(drawn) - min(drawn) > 0.1
     again = gan_phantom3d(seed=3, packing=(0.05, 0.35), **SMALL)
     assert again["params"]["packing"] == drawn[3]
     np.testing.assert_array_equal(again["labels"], gan_phantom3d(seed=3, packing=drawn[3], **SMALL)["labels"])
+
 
 def test_randomised_generator_keeps_its_draws_without_the_new_keywords():
     drawn = randomised_nuclei3d(5, shape=(16, 40, 40))

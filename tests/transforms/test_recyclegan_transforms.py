@@ -43,7 +43,6 @@ def test_paired_targets_of_instance_labels_and_of_a_binary_mask():
     assert sorted(np.unique(components)) == [0, 1, 2]
 
 
-
 def test_a_seam_parts_touching_nuclei_in_the_target_and_in_the_gan_input():
     labels = np.zeros((6, 12, 20), np.uint16)
     labels[1:5, 2:10, 2:10], labels[1:5, 2:10, 10:18] = 1, 2  # two boxes touching along x 9 | 10
@@ -58,6 +57,7 @@ def test_a_seam_parts_touching_nuclei_in_the_target_and_in_the_gan_input():
     assert seamed["image"][0, 3, 6, 10] < plain["image"][0, 3, 6, 10] - 0.2  # the blurred input dips at the seam
     with pytest.raises(ValueError, match="gap_width"):
         PairedTargetsd("label", gap_width=-1)
+
 
 def test_crops_in_the_canonical_layout_and_their_datalist(tmp_path):
     labels = np.zeros((10, 100, 70), np.uint16)

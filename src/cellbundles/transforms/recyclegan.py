@@ -172,7 +172,8 @@ class PairedTargetsd(MapTransform):
                 instances = ndimage.label(values > 0)[0].astype(np.int32)
             spacing = spacing_from_affine(convert_to_numpy(volume.affine))
             targets = paired_targets(instances, spacing)
-            targets["binary"] = seamed_foreground(instances, self.gap_width).astype(np.uint8)
+            if self.gap_width:
+                targets["binary"] = seamed_foreground(instances, self.gap_width).astype(np.uint8)
             blurred = ndimage.gaussian_filter(targets["binary"].astype(np.float32), self.psf_sigma, mode="constant")
             outputs = {"instances": instances, "image": _scale_to_unit_range(np.clip(blurred, 0.0, 1.0)), **targets}
             for name, array in outputs.items():
