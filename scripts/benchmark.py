@@ -1147,19 +1147,23 @@ def recyclegan_section(args: argparse.Namespace) -> tuple[dict, str]:
             row[label] = {**_aggregate(_score_folder(dataset, output, shape_scores, spacing), SHAPE_SCORE_KEYS), "seconds": seconds}
             print(f"{name} / {label}: {row[label]['mean']}", flush=True)
         rows[name] = row
-    real = sorted((args.dataset_dir / "bbbc050_mouse_embryo_3d" / "images").glob("*.tif")) if args.dataset_dir else []
-    real = real or sorted((REPO_ROOT / "data" / "samples" / "qcanet_mouse_embryo_3d" / "images").glob("*.tif"))
+    if args.real_volumes is not None:
+        real, real_name = sorted(args.real_volumes.glob("*.tif")), f"real ({args.real_volumes.name})"
+    elif args.dataset_dir:
+        real, real_name = sorted((args.dataset_dir / "bbbc050_mouse_embryo_3d" / "images").glob("*.tif")), "real (BBBC050)"
+    else:
+        real, real_name = sorted((REPO_ROOT / "data" / "samples" / "qcanet_mouse_embryo_3d" / "images").glob("*.tif")), "real"
     synthetic = sorted((gan / "pairs" / "images").glob("*.tif"))  # the same crops in both sets
     raw = [work / "raw_pairs" / "images" / path.name for path in synthetic]
     distances = {"GAN pairs (I_syn)": intensity_distances(real, synthetic), "raw phantoms (the same crops)": intensity_distances(real, raw)}
     figure = f"{args.report_name}_real_vs_generated.png"
     figure_dir = (args.output_dir or (QUICK_OUTPUT_DIR if args.quick else FULL_OUTPUT_DIR)).parent / "figures"
-    draw_real_vs_generated({"real (BBBC050)" if args.dataset_dir else "real": real[::max(1, len(real) // 4)][:4],
+    draw_real_vs_generated({real_name: real[::max(1, len(real) // 4)][:4],
                             "GAN I_syn": synthetic[:16:4], "raw phantom": raw[:16:4]}, figure_dir / figure)  # fmt: skip
     labels = {method: RECYCLEGAN_METHODS[method][0] for method in methods}
     results = {"quick": args.quick, "training": {SHAPE_ARMS[arm]: value for arm, value in training.items()},
                "methods": labels, "rows": rows, "intensity_distance_to_real": distances,
-               "real_volumes_for_distance": len(real), "figure": figure,
+               "real_volumes_for_distance": len(real), "real_set": real_name, "figure": figure,
                "overrides": {"pairs": args.pair_overrides, "shape_train": args.shape_train_overrides,
                              "shape_inference": args.shape_inference_overrides}}  # fmt: skip
     return results, _recyclegan_markdown(results)
@@ -1206,7 +1210,7 @@ def _recyclegan_markdown(results: dict) -> str:
             mean, worst = row[method]["mean"], row[method]["worst"]
             cells = " | ".join(f"{mean[k]:.3f} / {worst[k]:.3f}" for k in keys)
             lines.append(f"| {name} | {row['volumes']} | {row['provenance']} | {method} | {cells} | {row[method]['seconds']:.0f} |")
-    lines += ["", f"Intensity distance to the real volumes ({results['real_volumes_for_distance']} volumes; pooled histograms of the",
+    lines += ["", f"Intensity distance to the real volumes ({results['real_set']}: {results['real_volumes_for_distance']} volumes; pooled histograms of the",
               "voxels scaled to [0, 1] between each volume's 1st and 99.8th percentiles, 64 bins; lower is closer):", "",
               "| generated set | Wasserstein-1 | Jensen-Shannon |", "| --- | ---: | ---: |"]  # fmt: skip
     lines += [f"| {name} | {d['wasserstein']:.4f} | {d['jensen_shannon']:.4f} |" for name, d in results["intensity_distance_to_real"].items()]
@@ -1220,6 +1224,9 @@ def add_recyclegan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset_dir", type=Path, default=None,
                         help="folder holding bbbc050_mouse_embryo_3d, qcanet_mouse_embryo_3d, gonuclear_ovule_3d (default: data/samples)")  # fmt: skip
     parser.add_argument("--pair-volumes", type=int, default=20, help="phantom volumes translated by G1 (4 pairs each)")
+    parser.add_argument("--real-volumes", type=Path, default=None,
+                        help="folder of the real volumes the GAN learnt from, for the figure and the intensity distance "
+                             "(default: the BBBC050 images of --dataset_dir, else the vendored QCANet embryo)")  # fmt: skip
     parser.add_argument("--train-minutes", type=int, default=15, help="time limit of each training")
     parser.add_argument("--max-epochs", type=int, default=30, help="epochs of 25 iterations (the cosine schedule's length)")
     parser.add_argument("--skip-training", action="store_true", help="evaluate only (the arms already trained are used)")

@@ -554,6 +554,14 @@ def test_training_target_has_a_seam_between_touching_nuclei_and_inference_grows_
         transforms = parser.get_parsed_content(path)
         grow = next(i for i, t in enumerate(transforms) if isinstance(t, GrowInstancesd))
         assert isinstance(transforms[grow - 1], SeededWatershedd)
+        # off by default (measured, not adopted); --split_probability_weight w adds w reference diameters of
+        # distance where the nucleus probability is 0, so that touching nuclei part at its dip
+        watershed = transforms[grow - 1]
+        assert watershed.flood == "seed_distance" and watershed.logits_key == "seg" and watershed.probability_weight == 0
+        parser["split_probability_weight"] = 1.0
+        watershed = next(t for t in parser.get_parsed_content(path) if isinstance(t, SeededWatershedd))
+        assert watershed.probability_weight == pytest.approx(parser["reference_diameter_um"]) == pytest.approx(6.5)
+        parser["split_probability_weight"] = 0.0
         assert transforms[grow].steps == 2 and transforms[grow].threshold == 0.1 and transforms[grow].mask_key == "mask"
         # then the trim (release 0.4.0) cuts every instance back to its bright part of the image
         assert isinstance(transforms[grow + 1], TrimInstancesd)

@@ -92,3 +92,29 @@ def test_seed_distance_uses_the_spacing():
     labels = seeded_watershed(mask, seeds, spacing=(4.0, 1.0, 1.0), flood="seed_distance")
     assert labels[2, 0, 5] == 2
     assert labels[0, 0, 0] == 1 and labels[0, 0, 4] == 1
+
+
+def test_seed_distance_split_follows_the_dip_of_the_probability():
+    """A large and a small nucleus touching at x = 24: the bisector of their seeds (x = 22.5) cuts into the large
+    one; with the nucleus probability dipping at the contact, the split moves there."""
+    mask = np.zeros((10, 40), bool)
+    mask[2:8, 2:36] = True
+    seeds = np.array([[5, 12], [5, 33]])
+    probability = np.where(mask, 0.95, 0.0)
+    probability[:, 24] = 0.3  # the seam a seam-trained network draws between the two nuclei
+    bisected = seeded_watershed(mask, seeds, flood="seed_distance")
+    assert (bisected[5, 23:25] == 2).all()
+    split = seeded_watershed(mask, seeds, flood="seed_distance", probability=probability, probability_weight=10.0)
+    assert (split[2:8, 2:24] == 1).all() and (split[2:8, 25:36] == 2).all()
+    assert np.array_equal(split > 0, mask)
+    # no weight: the bisector again
+    assert np.array_equal(seeded_watershed(mask, seeds, flood="seed_distance", probability=probability), bisected)
+
+
+def test_probability_needs_seed_distance_and_the_shape_of_the_mask():
+    mask = np.ones((6, 6), bool)
+    seeds = np.array([[1, 1]])
+    with pytest.raises(ValueError, match="seed_distance"):
+        seeded_watershed(mask, seeds, probability=np.ones((6, 6)), probability_weight=1.0)
+    with pytest.raises(ValueError, match="shape"):
+        seeded_watershed(mask, seeds, flood="seed_distance", probability=np.ones((5, 6)), probability_weight=1.0)

@@ -5,6 +5,7 @@ report's verdict line."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,13 +52,14 @@ def test_report_states_the_target_first(benchmark):
     gan, raw = benchmark.SHAPE_ARMS["gan"], benchmark.SHAPE_ARMS["raw"]
     mean = lambda f1: {"mean": {k: f1 for k in benchmark.SHAPE_SCORE_KEYS}, "worst": {k: f1 for k in benchmark.SHAPE_SCORE_KEYS}, "seconds": 1.0}  # noqa: E731
     results = {"training": {}, "methods": {"gan": gan, "raw": raw, "segdet": "segdet"}, "real_volumes_for_distance": 1,
-               "rows": {"real": {"provenance": "p", "volumes": 1, gan: mean(0.75), raw: mean(0.5), "segdet": mean(0.8)}},
+               "real_set": "real (gonuclear)", "rows": {"real": {"provenance": "p", "volumes": 1, gan: mean(0.75), raw: mean(0.5), "segdet": mean(0.8)}},
                "intensity_distance_to_real": {}, "figure": "variant_real_vs_generated.png",
                "overrides": {"pairs": {"gap_width": 1}, "shape_train": {}, "shape_inference": {}}}  # fmt: skip
     text = benchmark._recyclegan_markdown(results)
     assert text.startswith("## Result first")
     assert "Config values other than the bundles' defaults: pairs `{\"gap_width\": 1}`." in text
     assert "![real vs generated slices](../figures/variant_real_vs_generated.png)" in text
+    assert "Intensity distance to the real volumes (real (gonuclear): 1 volumes;" in text
     assert "- real: GAN-trained 0.750, raw-phantom-trained 0.500 (+0.250; target >= 0.70 and >= +0.20: met); best other method segdet 0.800" in text
 
 
@@ -65,5 +67,7 @@ def test_config_overrides_are_json_arguments(benchmark):
     parser = benchmark.build_parser()
     args = parser.parse_args(["recyclegan", "--pair-overrides", '{"packing": [0.08, 0.4], "gap_width": 1}'])
     assert args.pair_overrides == {"packing": [0.08, 0.4], "gap_width": 1} and args.shape_train_overrides == {}
+    assert args.real_volumes is None
+    assert parser.parse_args(["recyclegan", "--real-volumes", "some/dir"]).real_volumes == Path("some/dir")
     with pytest.raises(SystemExit):
         parser.parse_args(["recyclegan", "--shape-inference-overrides", "split_h=0.5"])

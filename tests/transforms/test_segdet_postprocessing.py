@@ -87,6 +87,25 @@ def test_post_processing_chain_gives_mask_centroids_count_and_instances():
         assert instances[0][tuple(centre)] == row
 
 
+def test_seeded_watershed_moves_the_split_to_the_seam_of_the_logits():
+    """Nuclei at x 10-23 and 26-39 with a seam at x 24 and 25, seeds at x 19 and 36: the bisector (x 27.5) gives
+    x 26 and 27 of the second nucleus to the first; with ``logits_key`` the split follows the low-probability
+    seam the network drew."""
+    mask = np.zeros((1, 8, 12, 48), np.float32)
+    mask[0, 2:6, 2:10, 10:40] = 1
+    nucleus = np.where(mask[0] > 0, 4.0, -4.0)
+    nucleus[2:6, 2:10, 24:26] = -1.0  # the seam, probability 0.12
+    seg = MetaTensor(torch.as_tensor(np.stack([np.zeros_like(nucleus), nucleus]), dtype=torch.float32), affine=AFFINE)
+    data = {"mask": MetaTensor(torch.as_tensor(mask), affine=AFFINE), "seg": seg, "seeds": np.array([[4, 6, 19], [4, 6, 36]])}
+    common = dict(keys="mask", seeds_key="seeds", flood="seed_distance", unseeded="drop")
+    bisected = np.asarray(SeededWatershedd(**common)(data)["instances"])[0]
+    assert (bisected[2:6, 2:10, 26:28] == 1).all()
+    split = np.asarray(SeededWatershedd(**common, logits_key="seg", probability_weight=8.0)(data)["instances"])[0]
+    assert (split[2:6, 2:10, 10:24] == 1).all() and (split[2:6, 2:10, 26:40] == 2).all()
+    with pytest.raises(ValueError, match="logits"):
+        SeededWatershedd(**common, logits_key="mask", probability_weight=8.0)(data)
+
+
 def test_grow_instances_gives_back_the_seam_inside_the_mask():
     """A network trained with ``gap_width`` leaves a low-probability seam between touching nuclei: the
     instances grow back over it, and the mask takes the grown voxels in, so instances stay inside it."""

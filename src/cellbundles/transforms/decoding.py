@@ -75,6 +75,17 @@ def _single_channel(value: NdarrayOrTensor, key: Hashable) -> np.ndarray:
     return convert_to_numpy(value)[0]
 
 
+def _nucleus_probability(value: NdarrayOrTensor, key: Hashable, probabilities: bool) -> np.ndarray:
+    """The ``([D,] H, W)`` nucleus probability of ``(C >= 2, [D,] H, W)`` logits (channel 1 of their softmax) or,
+    with ``probabilities``, of a ``(1, [D,] H, W)`` probability map."""
+    values = torch.as_tensor(value).float()
+    if probabilities:
+        return _single_channel(values, key)
+    if values.ndim < 3 or values.shape[0] < 2:
+        raise ValueError(f"{key!r} must hold (C >= 2, [D,] H, W) logits, got shape {tuple(values.shape)}.")
+    return torch.softmax(values, 0)[1].cpu().numpy()
+
+
 class SplitSegDetOutputd(MapTransform):
     """Split a decollated ``SegDetNet`` output ``(seg_channels + 1, [D,] H, W)`` into logits and density.
 
@@ -250,6 +261,10 @@ class SeededWatershedd(MapTransform):
         spacing: voxel spacing for the distance transform; None: the ``pixdim`` of the input MetaTensor.
         unseeded: ``"label"`` or ``"drop"`` for foreground components without a seed.
         flood: ``"mask_distance"`` or ``"seed_distance"``, the landscape flooded from the seeds.
+        logits_key: with ``"seed_distance"``, key of the ``(C, [D,] H, W)`` segmentation logits whose nucleus
+            probability (channel 1 of their softmax) moves the split between touching nuclei to the dip of the
+            probability between them; None: the distance to the seeds alone.
+        probability_weight: the distance (units of ``spacing``) added where that probability is 0.
         allow_missing_keys: skip missing keys.
     """
 
@@ -262,6 +277,8 @@ class SeededWatershedd(MapTransform):
         spacing: Sequence[float] | float | None = None,
         unseeded: str = "label",
         flood: str = "mask_distance",
+        logits_key: str | None = None,
+        probability_weight: float = 0.0,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
@@ -271,13 +288,19 @@ class SeededWatershedd(MapTransform):
         self.spacing = spacing
         self.unseeded = unseeded
         self.flood = flood
+        self.logits_key = logits_key
+        self.probability_weight = probability_weight
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
+        probability = None
+        if self.logits_key is not None and self.probability_weight > 0:
+            probability = _nucleus_probability(d[self.logits_key], self.logits_key, probabilities=False)
         for key, instance_key in self.key_iterator(d, self.instance_keys):
             foreground = _single_channel(d[key], key)
             spacing = resolve_spacing(d[key], self.spacing, foreground.ndim, name=str(key))
-            labels = seeded_watershed(foreground, d[self.seeds_key], self.threshold, spacing, self.unseeded, self.flood)
+            labels = seeded_watershed(foreground, d[self.seeds_key], self.threshold, spacing, self.unseeded, self.flood,
+                                      probability, self.probability_weight)  # fmt: skip
             d[instance_key] = convert_to_dst_type(labels[None], d[key], dtype=np.int32)[0]
         return d
 
@@ -323,13 +346,7 @@ class GrowInstancesd(MapTransform):
         d = dict(data)
         if self.steps == 0:  # no growth: skip the softmax of the whole volume
             return d
-        values = torch.as_tensor(d[self.logits_key]).float()
-        if self.probabilities:
-            nucleus = _single_channel(values, self.logits_key)
-        elif values.ndim < 3 or values.shape[0] < 2:
-            raise ValueError(f"{self.logits_key!r} must hold (C >= 2, [D,] H, W) logits, got shape {tuple(values.shape)}.")
-        else:
-            nucleus = torch.softmax(values, 0)[1].cpu().numpy()
+        nucleus = _nucleus_probability(d[self.logits_key], self.logits_key, self.probabilities)
         for key in self.key_iterator(d):
             labels = grow_instances(_single_channel(d[key], key), nucleus, self.steps, self.threshold)
             d[key] = convert_to_dst_type(labels[None], d[key])[0]
