@@ -100,7 +100,10 @@ def test_inference_writes_paired_crops_in_the_canonical_layout_with_a_datalist(i
     stems = ["nuclei3d_gan_s0_000", "nuclei3d_gan_s0_001"]
     whole = sorted(f"{s}_{k}.tif" for s in stems for k in ("instances", "synthetic"))
     assert sorted(p.name for p in out.glob("*.tif")) == whole
-    assert json.loads((out / "summary.json").read_text())["n_images"] == 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_images"] == 2
+    # the contrast of I_syn between the phantom nuclei and their surround, a warning when it is not positive
+    assert all(-1.0 <= image["nucleus_contrast"] <= 1.0 for image in summary["images"])
     pairs = out / "pairs"
     names = [f"{s}_{i:03d}.tif" for s in stems for i in range(4)]  # 24 x 80 x 80 -> 1 x 2 x 2 tiles of 24 x 40 x 40
     for folder in ("images", "labels", "contour", "shapemarker"):

@@ -11,7 +11,7 @@ from scipy import ndimage
 from monai.data import MetaTensor
 
 from cellbundles.io import read_image, write_image
-from cellbundles.transforms import GANPhantomd, PairedTargetsd, SavePairedCropsd, write_pairs_datalist
+from cellbundles.transforms import GANPhantomd, NucleusContrastd, PairedTargetsd, SavePairedCropsd, write_pairs_datalist
 
 
 def _volume(array: np.ndarray, spacing=(2.0, 1.0, 1.0), name: str = "/data/cells.tif") -> MetaTensor:
@@ -97,3 +97,19 @@ def test_write_raw_pairs_blurs_the_labels_of_a_pairs_dataset_without_the_gan(tmp
     write_raw_pairs(pairs, tmp_path / "seamed", psf_sigma=0.5, noise_std=0.0, gap_width=1)
     plain, seamed = (read_image(tmp_path / name / "images" / "a_000.tif")[0] for name in ("plain", "seamed"))
     assert seamed[4, 7:9, 8].max() < 0.5 < plain[4, 7:9, 8].min() and seamed[4, 5, 8] == pytest.approx(plain[4, 5, 8], abs=0.05)
+
+
+def test_nucleus_contrast_of_a_generated_volume_and_a_warning_when_it_is_inverted():
+    """Contrast = (mean inside - mean outside) / (mean inside + mean outside) of I_syn over the phantom nuclei; an
+    inverted generator (nuclei darker than their surround) gets a warning that names the phantom file."""
+    labels = np.zeros((4, 10, 10), np.uint16)
+    labels[1:3, 2:6, 2:6] = 1
+    item = {"label": _volume(labels, name="/data/phantom_007.tif"), "instances": torch.as_tensor(labels)[None]}
+    bright = np.where(labels > 0, 0.6, 0.2).astype(np.float32)
+    transform = NucleusContrastd("synthetic", label_key="instances", contrast_key="contrast")
+    assert transform({**item, "synthetic": torch.as_tensor(bright)[None]})["contrast"] == pytest.approx(0.5)
+    with pytest.warns(UserWarning, match="phantom_007.tif: the generated volume is darker inside the phantom nuclei"):
+        inverted = transform({**item, "synthetic": torch.as_tensor(0.8 - bright)[None]})
+    assert inverted["contrast"] == pytest.approx(-0.5)
+    empty = {"label": item["label"], "instances": torch.zeros_like(item["instances"]), "synthetic": torch.as_tensor(bright)[None]}
+    assert np.isnan(transform(empty)["contrast"])

@@ -217,6 +217,9 @@ from .recyclegan import (  # noqa: E402
     GANPhantomd,
     GANPhantomD,
     GANPhantomDict,
+    NucleusContrastd,
+    NucleusContrastD,
+    NucleusContrastDict,
     PairedTargetsd,
     PairedTargetsD,
     PairedTargetsDict,
@@ -228,6 +231,7 @@ from .recyclegan import (  # noqa: E402
 )
 
 __all__ += ["PAIR_FOLDERS", "GANPhantomd", "GANPhantomD", "GANPhantomDict", "PairedTargetsd", "PairedTargetsD"]
+__all__ += ["NucleusContrastd", "NucleusContrastD", "NucleusContrastDict"]
 __all__ += ["PairedTargetsDict", "SavePairedCropsd", "SavePairedCropsD", "SavePairedCropsDict", "write_pairs_datalist"]
 __all__ += ["write_raw_pairs"]
 

@@ -1,5 +1,6 @@
 """Transforms of the ``nuclei_recyclegan_3d`` bundle (seed 001): phantoms drawn on the fly for training, the paired
-targets of a label volume for inference, and the 64^3 training pairs written in the canonical layout.
+targets of a label volume for inference, a check that the generated nuclei are brighter than their surround, and
+the 64^3 training pairs written in the canonical layout.
 
 Reference:
     Seed 001, section 2.1 and 3: I_binary, I_contour, I_shapemarker (Eqs. 1-3), I_binary blurred by a Gaussian PSF
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,9 @@ __all__ = [
     "GANPhantomd",
     "GANPhantomD",
     "GANPhantomDict",
+    "NucleusContrastd",
+    "NucleusContrastD",
+    "NucleusContrastDict",
     "PAIR_FOLDERS",
     "PairedTargetsd",
     "PairedTargetsD",
@@ -181,6 +186,48 @@ class PairedTargetsd(MapTransform):
         return d
 
 
+class NucleusContrastd(MapTransform):
+    """The contrast of a generated volume between the phantom nuclei and their surround,
+    ``(mean inside - mean outside) / (mean inside + mean outside)`` in [-1, 1], with a warning naming the input file
+    when it is not positive: an unpaired GAN can learn the inverted mapping (dense tissue, where nuclei and the space
+    between them are both textured, lets it), and such pairs would teach the segmentation network the opposite.
+
+    Args:
+        keys: keys of the ``(1, D, H, W)`` non-negative generated volumes (I_syn scaled to [0, 1]).
+        label_key: key of the ``(1, D, H, W)`` instance labels the volume was generated from.
+        contrast_key: output key of the contrast (a float).
+        ref_key: key of the loaded input, whose file the warning names.
+    """
+
+    def __init__(self, keys: KeysCollection, label_key: str = "instances", contrast_key: str = "nucleus_contrast",
+                 ref_key: str = "label") -> None:  # fmt: skip
+        super().__init__(keys)
+        self.label_key = label_key
+        self.contrast_key = contrast_key
+        self.ref_key = ref_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        inside = convert_to_numpy(d[self.label_key])[0] > 0
+        for key in self.key_iterator(d):
+            volume = convert_to_numpy(d[key])[0].astype(np.float64)
+            if inside.all() or not inside.any():
+                d[self.contrast_key] = float("nan")
+                continue
+            mean_in, mean_out = volume[inside].mean(), volume[~inside].mean()
+            contrast = float((mean_in - mean_out) / max(mean_in + mean_out, 1e-12))
+            d[self.contrast_key] = contrast
+            if contrast <= 0:
+                source = getattr(d.get(self.ref_key), "meta", {}).get("filename_or_obj", self.ref_key)
+                warnings.warn(
+                    f"{source}: the generated volume is darker inside the phantom nuclei than around them (contrast "
+                    f"{contrast:.2f}): the generator inverted the contrast, and these pairs would teach a segmentation "
+                    "network the opposite. Retrain the generator (for example with --semi_axes_um and --packing closer "
+                    "to the real nuclei) before training on them."
+                )
+        return d
+
+
 class SavePairedCropsd(MapTransform):
     """Cut an item's paired volumes into tiles of ``crop_size`` (seed 001: 128^3 volumes into 64^3 pairs) and write
     them into ``output_dir`` in the canonical layout: ``images/<stem>_<k>.tif`` (I_syn), ``labels/`` (instances),
@@ -272,4 +319,5 @@ def write_raw_pairs(
 
 GANPhantomD = GANPhantomDict = GANPhantomd
 PairedTargetsD = PairedTargetsDict = PairedTargetsd
+NucleusContrastD = NucleusContrastDict = NucleusContrastd
 SavePairedCropsD = SavePairedCropsDict = SavePairedCropsd
