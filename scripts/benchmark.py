@@ -1148,7 +1148,8 @@ def recyclegan_section(args: argparse.Namespace) -> tuple[dict, str]:
             print(f"{name} / {label}: {row[label]['mean']}", flush=True)
         rows[name] = row
     if args.real_volumes is not None:
-        real, real_name = sorted(args.real_volumes.glob("*.tif")), f"real ({args.real_volumes.name})"
+        folder = args.real_volumes.resolve()
+        real, real_name = sorted(folder.glob("*.tif")), f"real ({folder.parent.name if folder.name == 'images' else folder.name})"
     elif args.dataset_dir:
         real, real_name = sorted((args.dataset_dir / "bbbc050_mouse_embryo_3d" / "images").glob("*.tif")), "real (BBBC050)"
     else:
