@@ -1186,8 +1186,9 @@ def _recyclegan_markdown(results: dict) -> str:
     lines += [
         "Seed 001 (Han et al., ISBI 2020) claims that segmentation networks trained on Recycle-GAN pairs beat the same",
         "networks trained on the phantoms themselves. Here M1 / M2 (`bundles/nuclei_shape_3d`, `train.json`, the same",
-        "settings for both arms) are trained on (a) the pairs written by `nuclei_recyclegan_3d`'s `inference.json` with its",
-        "shipped generator G1, and (b) the same phantoms' I_binary blurred by the PSF (sigma 2 voxels) plus Gaussian noise",
+        "settings for both arms) are trained on (a) the pairs written by `nuclei_recyclegan_3d`'s `inference.json` with the",
+        "generator G1 of its `ckpt_dir` (the shipped one unless the pairs' config values below name another), and (b) the",
+        "same phantoms' I_binary blurred by the PSF (sigma 2 voxels) plus Gaussian noise",
         "(std 0.05), i.e. the GAN's input without the GAN (`cellbundles.transforms.write_raw_pairs`). Every method runs as a",
         "user runs it (`inference.json`, nucleus diameter estimated: `--nucleus_diameter_um auto`), annotations are used for",
         "scoring only. Instance F1 at IoU 0.5; the seed's object P / R / F1 (a prediction covering >= 50 % of its true",
