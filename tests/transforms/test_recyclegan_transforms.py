@@ -106,7 +106,7 @@ def test_nucleus_contrast_of_a_generated_volume_and_a_warning_when_it_is_inverte
     labels[1:3, 2:6, 2:6] = 1
     item = {"label": _volume(labels, name="/data/phantom_007.tif"), "instances": torch.as_tensor(labels)[None]}
     bright = np.where(labels > 0, 0.6, 0.2).astype(np.float32)
-    transform = NucleusContrastd("synthetic", label_key="instances", contrast_key="contrast")
+    transform = NucleusContrastd("synthetic", label_key="instances", contrast_keys="contrast")
     assert transform({**item, "synthetic": torch.as_tensor(bright)[None]})["contrast"] == pytest.approx(0.5)
     with pytest.warns(UserWarning, match="phantom_007.tif: the generated volume is darker inside the phantom nuclei"):
         inverted = transform({**item, "synthetic": torch.as_tensor(0.8 - bright)[None]})

@@ -82,7 +82,7 @@ def seeded_watershed(
         if probability is not None:
             probability = to_numpy(probability)
             if probability.shape != mask.shape:
-                raise ValueError(f"probability must have the shape of the foreground {mask.shape}, got {probability.shape}.")
+                raise ValueError(f"probability must have the foreground's shape {mask.shape}, got {probability.shape}.")
             relief += probability_weight * (1.0 - np.clip(probability, 0.0, 1.0))
     return watershed_from_markers(mask, markers, spacing, unseeded, first_unseeded_label=len(seeds) + 1, relief=relief)
 

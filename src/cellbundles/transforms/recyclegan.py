@@ -21,7 +21,7 @@ import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform, Randomizable
-from monai.utils import convert_to_numpy
+from monai.utils import convert_to_numpy, ensure_tuple_rep
 from scipy import ndimage
 
 from cellbundles.data import build_datalist, write_datalist
@@ -194,36 +194,40 @@ class NucleusContrastd(MapTransform):
 
     Args:
         keys: keys of the ``(1, D, H, W)`` non-negative generated volumes (I_syn scaled to [0, 1]).
-        label_key: key of the ``(1, D, H, W)`` instance labels the volume was generated from.
-        contrast_key: output key of the contrast (a float).
+        label_key: key of the ``(1, D, H, W)`` instance labels the volumes were generated from.
+        contrast_keys: output keys of the contrasts (floats; NaN when the labels hold no nucleus or no background).
         ref_key: key of the loaded input, whose file the warning names.
     """
 
-    def __init__(self, keys: KeysCollection, label_key: str = "instances", contrast_key: str = "nucleus_contrast",
-                 ref_key: str = "label") -> None:  # fmt: skip
+    def __init__(
+        self,
+        keys: KeysCollection,
+        label_key: str = "instances",
+        contrast_keys: KeysCollection = "nucleus_contrast",
+        ref_key: str = "label",
+    ) -> None:
         super().__init__(keys)
         self.label_key = label_key
-        self.contrast_key = contrast_key
+        self.contrast_keys = ensure_tuple_rep(contrast_keys, len(self.keys))
         self.ref_key = ref_key
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         inside = convert_to_numpy(d[self.label_key])[0] > 0
-        for key in self.key_iterator(d):
-            volume = convert_to_numpy(d[key])[0].astype(np.float64)
+        for key, contrast_key in self.key_iterator(d, self.contrast_keys):
+            d[contrast_key] = float("nan")
             if inside.all() or not inside.any():
-                d[self.contrast_key] = float("nan")
                 continue
+            volume = convert_to_numpy(d[key])[0].astype(np.float64)
             mean_in, mean_out = volume[inside].mean(), volume[~inside].mean()
-            contrast = float((mean_in - mean_out) / max(mean_in + mean_out, 1e-12))
-            d[self.contrast_key] = contrast
-            if contrast <= 0:
+            d[contrast_key] = float((mean_in - mean_out) / max(mean_in + mean_out, 1e-12))
+            if d[contrast_key] <= 0:
                 source = getattr(d.get(self.ref_key), "meta", {}).get("filename_or_obj", self.ref_key)
                 warnings.warn(
                     f"{source}: the generated volume is darker inside the phantom nuclei than around them (contrast "
-                    f"{contrast:.2f}): the generator inverted the contrast, and these pairs would teach a segmentation "
-                    "network the opposite. Retrain the generator (for example with --semi_axes_um and --packing closer "
-                    "to the real nuclei) before training on them."
+                    f"{d[contrast_key]:.2f}): the generator inverted the contrast, and these pairs would teach a "
+                    "segmentation network the opposite. Retrain the generator (for example with --semi_axes_um and "
+                    "--packing closer to the real nuclei) before training on them."
                 )
         return d
 
