@@ -50,8 +50,9 @@ def test_two_channel_input_and_more_classes():
 
 
 @pytest.mark.parametrize("export", ["script", "trace"])
-def test_torchscript_export_gives_identical_output(export, tmp_path):
-    net = tiny_net(3)
+@pytest.mark.parametrize("head", [{}, {"detection_input": "features", "detection_dilations": (1, 2, 4)}])
+def test_torchscript_export_gives_identical_output(export, head, tmp_path):
+    net = tiny_net(3, **head)
     example = torch.rand(1, 1, 16, 16, 16)
     exported = torch.jit.script(net) if export == "script" else torch.jit.trace(net, example)
     path = tmp_path / "net.ts"
@@ -94,6 +95,9 @@ def test_density_scale_divides_only_the_density():
         {"seg_channels": 1},
         {"dropout": 1.0},
         {"density_activation": "sigmoid"},
+        {"detection_dilations": (1, 2)},
+        {"detection_dilations": (1, 0, 2)},
+        {"detection_input": "decoder"},
     ],
 )
 def test_invalid_arguments_raise(kwargs):
@@ -113,6 +117,38 @@ def test_density_gradient_reaches_the_segmentation_stage():
     out[:, 2].sum().backward()
     assert net.segmentation_head.conv.weight.grad.abs().sum() > 0
     assert net.encoder0[0].conv.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("dilations, reach", [((1, 1, 1), 3), ((1, 2, 4), 7)])
+def test_detection_dilations_set_the_receptive_field(dilations, reach):
+    """One density voxel depends on the detection input within +-(sum of dilations) voxels, and the
+    dilated head loads the weights of the plain one (same parameters)."""
+    net = tiny_net(3, detection_dilations=dilations)
+    net.load_state_dict(tiny_net(3).state_dict())
+    inputs = torch.rand(1, 3, 24, 24, 24, requires_grad=True)
+    net.detection_head(inputs)[0, 0, 12, 12, 12].backward()
+    seen = inputs.grad.abs().sum(dim=(0, 1)).nonzero()
+    assert seen.min(dim=0).values.tolist() == [12 - reach] * 3
+    assert seen.max(dim=0).values.tolist() == [12 + reach] * 3
+
+
+def test_detection_input_features_extends_the_paper_head():
+    """With the decoder features as extra inputs, the paper head's weights fill the first input channels, and
+    zero weights on the extra channels give the paper network's output; non-zero ones change the density only."""
+    paper = tiny_net(3)
+    wide = tiny_net(3, detection_input="features")
+    state = paper.state_dict()
+    first = state["detection_head.0.conv.weight"]
+    extra = torch.zeros(first.shape[0], TINY[0], *first.shape[2:])
+    wide.load_state_dict({**state, "detection_head.0.conv.weight": torch.cat([first, extra], dim=1)})
+    image = torch.rand(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(wide(image), paper(image))
+        wide.detection_head[0].conv.weight[:, 3:] = 0.1
+        changed = wide(image)
+    reference = paper(image).detach()
+    assert torch.allclose(changed[:, :2], reference[:, :2])
+    assert not torch.allclose(changed[:, 2:], reference[:, 2:])
 
 
 def test_conv_biases_start_at_zero():

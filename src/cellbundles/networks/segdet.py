@@ -21,6 +21,7 @@ from .padding import crop_spatial, divisible_padding
 __all__ = ["SegDetNet", "split_segdet_output"]
 
 _DENSITY_ACTIVATIONS = ("relu", "softplus", "identity")
+_DETECTION_INPUTS = ("segmentation", "features")
 
 
 def _double_conv(spatial_dims: int, in_channels: int, out_channels: int, norm: str | tuple) -> nn.Sequential:
@@ -72,6 +73,15 @@ class SegDetNet(nn.Module):
     precision 0.86, an unscaled ReLU head 7 of 18 at precision 0.03, and an unscaled
     ``"identity"`` head predicted a negative count.
 
+    Detection receptive field: the three ``3x3x3`` convolutions of stage 2 see ``7^3`` voxels, less than a
+    nucleus at the training scale (13 voxels across in x and y), so inside a mask that merges touching nuclei
+    they cannot tell a centre from a point beside it. ``detection_dilations`` (default ``(1, 1, 1)``, the
+    paper's) dilates them; ``(1, 2, 4)`` widens the view to ``15^3`` voxels with the same weights.
+    ``detection_input="features"`` also gives stage 2 the ``features[0]`` channels of the last decoder
+    level, which see the whole U-Net's field of view (``"segmentation"``, the default, is the paper's
+    ``[image, softmax(S)]``); the extra input channels come after the paper's ones, so weights of the
+    paper's head load into the first ones.
+
     Parameter counts (3D, ``in_channels=1``, ``seg_channels=2``): 1.42 M with the default
     ``features=(16, 32, 64, 128)``, 0.355 M with ``(8, 16, 32, 64)``, 5.66 M with
     ``(32, 64, 128, 256)``, 22.6 M with ``(64, 128, 256, 512)``.
@@ -85,6 +95,8 @@ class SegDetNet(nn.Module):
         dropout: dropout rate at the end of the contracting path (paper: 0.5).
         density_activation: ``"relu"``, ``"softplus"`` or ``"identity"``, see above.
         density_scale: divisor of the detection head's output, see above (1 = plain head).
+        detection_dilations: dilation of each of the three detection convolutions, see above.
+        detection_input: ``"segmentation"`` or ``"features"``, see above.
         norm: MONAI normalisation name or ``(name, args)``; the paper uses batch normalisation.
 
     Returns (``forward``):
@@ -108,6 +120,8 @@ class SegDetNet(nn.Module):
         dropout: float = 0.5,
         density_activation: str = "relu",
         density_scale: float = 1000.0,
+        detection_dilations: Sequence[int] = (1, 1, 1),
+        detection_input: str = "segmentation",
         norm: str | tuple = "batch",
     ) -> None:
         super().__init__()
@@ -125,6 +139,11 @@ class SegDetNet(nn.Module):
         if density_activation not in _DENSITY_ACTIVATIONS:
             raise ValueError(f"density_activation must be one of {_DENSITY_ACTIVATIONS}, got {density_activation!r}.")
         det_features = features[0] if detection_features is None else int(detection_features)
+        dilations = tuple(int(d) for d in detection_dilations)
+        if len(dilations) != 3 or min(dilations) < 1:
+            raise ValueError(f"detection_dilations must hold three positive dilations, got {dilations}.")
+        if detection_input not in _DETECTION_INPUTS:
+            raise ValueError(f"detection_input must be one of {_DETECTION_INPUTS}, got {detection_input!r}.")
 
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
@@ -148,12 +167,14 @@ class SegDetNet(nn.Module):
         self.decoder0 = _double_conv(spatial_dims, 2 * f0, f0, norm)
         self.segmentation_head = Convolution(spatial_dims, f0, seg_channels, kernel_size=1, conv_only=True)
 
+        self.detection_input = detection_input
+        head_inputs = in_channels + seg_channels + (f0 if detection_input == "features" else 0)
+        widths = (head_inputs, det_features, det_features, det_features)
         self.detection_head = nn.Sequential(
-            Convolution(
-                spatial_dims, in_channels + seg_channels, det_features, kernel_size=3, act="relu", norm=norm, bias=False
+            *(
+                Convolution(spatial_dims, c_in, c_out, kernel_size=3, dilation=d, act="relu", norm=norm, bias=False)
+                for c_in, c_out, d in zip(widths[:-1], widths[1:], dilations)
             ),
-            Convolution(spatial_dims, det_features, det_features, kernel_size=3, act="relu", norm=norm, bias=False),
-            Convolution(spatial_dims, det_features, det_features, kernel_size=3, act="relu", norm=norm, bias=False),
             Convolution(spatial_dims, det_features, 1, kernel_size=1, conv_only=True),
         )
         activations = {"relu": nn.ReLU(), "softplus": nn.Softplus(), "identity": nn.Identity()}
@@ -189,7 +210,10 @@ class SegDetNet(nn.Module):
         d0 = self.decoder0(torch.cat([self.up0(d1), e0], dim=1))
         seg_logits = self.segmentation_head(d0)
 
-        detection_input = torch.cat([x, torch.softmax(seg_logits, dim=1)], dim=1)
+        head_inputs = [x, torch.softmax(seg_logits, dim=1)]
+        if self.detection_input == "features":
+            head_inputs.append(d0)
+        detection_input = torch.cat(head_inputs, dim=1)
         density = self.density_activation(self.detection_head(detection_input)) / self.density_scale
         return crop_spatial(torch.cat([seg_logits, density], dim=1), spatial_shape)
 
