@@ -643,11 +643,9 @@ def robustness_section(args: argparse.Namespace) -> tuple[dict, str]:
             row[method] = {**_aggregate(_score_folder(folder, output_dir)), "seconds": round(seconds, 1)}
             print(f"{name} / {method}: {row[method]['mean']}", flush=True)
         results["rows"][name] = row
-    draw_robustness(results, (args.output_dir or REPO_ROOT / "outputs" / "benchmarks").parent / "figures" / ROBUSTNESS_FIGURE)
+    results["figure"] = f"{args.report_name}.png"  # per report, so that a second report leaves the first figure alone
+    draw_robustness(results, (args.output_dir or REPO_ROOT / "outputs" / "benchmarks").parent / "figures" / results["figure"])
     return results, _robustness_markdown(results)
-
-
-ROBUSTNESS_FIGURE = "robustness.png"
 
 
 def draw_robustness(results: dict, path: Path) -> None:
@@ -703,7 +701,7 @@ def _robustness_markdown(results: dict) -> str:
         lines.append(f"| {name} | {row['provenance']} | " + " | ".join(cells) + f" | {diameter['scale_space']:.2f} / {diameter['mask']:.2f} |")
     losses = [name for name, row in results["rows"].items() if row[methods[0]]["mean"]["instance_f1"] < row[methods[1]]["mean"]["instance_f1"]]
     lines += ["", f"Rows where the network's mean instance F1 is below the classical baseline: {', '.join(losses) if losses else 'none'}.", ""]
-    lines += [f"![instance F1 per row](../figures/{ROBUSTNESS_FIGURE})", ""]
+    lines += [f"![instance F1 per row](../figures/{results['figure']})", ""]
     return "\n".join(lines)
 
 
