@@ -30,6 +30,21 @@ def test_estimate_within_25_percent_at_two_anisotropies(method, spacing, shape, 
     assert abs(estimate / true - 1.0) <= 0.25, (estimate, true)
 
 
+@pytest.mark.xfail(strict=True, reason="known failure (docs/decisions.md, session 21): at the 10 % blob threshold the "
+                   "noise specks outweigh the nuclei; 30 % fixes it but moves other estimates, not yet re-benchmarked")
+def test_noise_specks_do_not_outweigh_the_nuclei():
+    # touching 12 um nuclei at a z step of 1.75 um under strong voxel noise (like BBBC050 Emb08 t501): thousands of
+    # one-voxel specks pass the blob threshold and, summed, outweigh the nuclei (the estimate falls to 2.5 um)
+    spacing = (1.75, 0.8, 0.8)
+    psf_sigma = tuple(np.array(PSF_SIGMA_UM) / np.array(spacing))
+    sample = nuclei3d((40, 112, 112), 30, (5.5, 6.5), spacing, touching_fraction=0.5, psf_sigma=psf_sigma, seed=3)
+    image = sample["image"].astype(np.float32) / sample["image"].max()
+    noisy = image + 0.3 * np.random.default_rng(0).standard_normal(image.shape).astype(np.float32)
+    true = median_equivalent_diameter(sample["labels"], spacing)
+    estimate = estimate_nucleus_diameter(noisy, spacing)
+    assert abs(estimate / true - 1.0) <= 0.25, (estimate, true)
+
+
 def test_two_dimensional_images():
     sample = nuclei2d((160, 160), n_nuclei=12, radius_range=(5, 7), seed=2)
     true = median_equivalent_diameter(sample["labels"], (0.5, 0.5))
