@@ -9,7 +9,7 @@ take their scale from one number, the nucleus diameter in micrometres. Two estim
   ``d / (2 sqrt(2))``). Scales form a geometric series (4 per octave) of physical sigmas, each filtered
   on an octave grid of about ``sigma / 1.5`` per voxel (so the kernels are isotropic in micrometres
   whatever the voxel anisotropy, and large scales are cheap). Blobs are the points that are local
-  maxima in space and over the neighbouring scales (scale refined by a parabola), at least 10 % of the
+  maxima in space and over the neighbouring scales (scale refined by a parabola), at least 30 % of the
   strongest; a blob whose centre lies inside a stronger one is dropped. The estimate is the median of
   the blob diameters weighted by response times volume, so that specks of noise and texture weigh little.
 - ``"mask"``: Otsu threshold of the lightly smoothed image (holes filled), Euclidean distance
@@ -40,7 +40,7 @@ DIAMETER_METHODS = ("scale_space", "mask")
 _SCALES_PER_OCTAVE = 4
 _VOXELS_PER_SIGMA = 1.5
 _MIN_SIGMA_VOXELS = 1.0
-_BLOB_THRESHOLD = 0.1
+_BLOB_THRESHOLD = 0.3
 
 
 def _resample(image: np.ndarray, spacing: np.ndarray, voxel_um: float) -> tuple[np.ndarray, np.ndarray]:
