@@ -173,6 +173,19 @@ def _train_parser():
     return parser
 
 
+@pytest.mark.parametrize("config", ["train.json", "inference.json"])
+def test_the_network_keeps_3000_region_proposals_at_test_time(config):
+    """Crowded DSB2018 images hold hundreds of nuclei: torchvision's 1000 proposals missed some of them
+    (validation accuracy@0.5 0.751 with 1000, 0.763 with 3000; docs/decisions.md, session 22)."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLE / "configs" / config))
+    rpn = parser.get_parsed_content("network_def").eval().rpn
+    assert parser["test_proposals"] == 3000
+    assert (rpn.pre_nms_top_n(), rpn.post_nms_top_n()) == (3000, 3000)
+
+
 def test_training_zoom_enlarges_and_shrinks_nuclei_by_up_to_augment_zoom():
     """The random zoom of training draws each axis's scale from 1 +- ``augment_zoom`` (0.5): a square's side
     becomes x0.67-2 (MONAI's scale 0.5-1.5 shrinks content by its inverse). In release 0.3.0 the inference clip

@@ -77,6 +77,43 @@ def test_roi_heads_weight_the_mask_loss_by_the_weight_map():
     assert _mask_loss(model, 0.0) == 0.0
 
 
+def _test_proposals(model, image: torch.Tensor) -> int:
+    """Number of region proposals the RPN of ``model`` (in evaluation mode) passes to the heads for ``image``."""
+    with torch.no_grad():
+        images, _ = model.transform([image])
+        proposals, _ = model.rpn(images, model.backbone(images.tensors))
+    return len(proposals[0])
+
+
+def test_test_time_proposals_are_set_apart_from_training():
+    """``rpn_*_nms_top_n_test`` bound the proposals in evaluation only; training keeps its own numbers."""
+    torch.manual_seed(0)
+    small = dict(widths=(8, 16, 32, 64), fpn_channels=32, mask_head_channels=16)
+    few = ReducedMaskRCNN(rpn_pre_nms_top_n_test=40, rpn_post_nms_top_n_test=7, **small).eval()
+    image = torch.rand(1, 128, 128)
+    assert _test_proposals(few, image) == 7
+    few.rpn._post_nms_top_n["testing"] = 1000  # the class default
+    assert _test_proposals(few, image) > 7
+    many = ReducedMaskRCNN(rpn_pre_nms_top_n_test=3000, rpn_post_nms_top_n_test=2500, **small)
+    assert (many.eval().rpn.pre_nms_top_n(), many.rpn.post_nms_top_n()) == (3000, 2500)
+    assert (many.train().rpn.pre_nms_top_n(), many.rpn.post_nms_top_n()) == (2000, 1000)
+
+
+def test_masks_are_pasted_as_torchvision_pastes_them():
+    """The one-by-one pasting of ``NativeScaleTransform`` (it saves a full-size copy) gives torchvision's masks."""
+    from torchvision.models.detection.roi_heads import paste_masks_in_image
+
+    torch.manual_seed(0)
+    transform = ReducedMaskRCNN().transform.eval()
+    boxes = torch.tensor([[3.0, 4.0, 20.0, 30.0], [50.0, 40.0, 79.5, 59.0], [-5.0, 10.0, 12.0, 70.0]])  # last two cross the border
+    masks = torch.rand(3, 1, 28, 28)
+    (pasted,) = transform.postprocess([{"boxes": boxes, "masks": masks}], [(60, 80)], [(60, 80)])
+    assert pasted["masks"].shape == (3, 1, 60, 80)
+    torch.testing.assert_close(pasted["masks"], paste_masks_in_image(masks, boxes, (60, 80)), rtol=0, atol=0)
+    (empty,) = transform.postprocess([{"boxes": boxes[:0], "masks": masks[:0]}], [(60, 80)], [(60, 80)])
+    assert empty["masks"].shape == (0, 1, 60, 80)
+
+
 def test_torchscript_of_the_inference_model_matches_eager():
     torch.manual_seed(0)
     model = ReducedMaskRCNN(detections_per_img=5).eval()

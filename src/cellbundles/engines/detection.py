@@ -204,9 +204,9 @@ class DetectionInferer(Inferer):
         for view, dims in enumerate(views):
             found = network([torch.flip(image, dims) if dims else image], *args, **kwargs)[0]
             confident = found["scores"] >= self.tta_min_score
-            view_masks = found["masks"][confident][:, 0].detach().cpu()
+            view_masks = (found.pop("masks")[:, 0].detach().cpu() >= self.mask_threshold)[confident]  # bool, not float
             view_masks = torch.flip(view_masks, dims) if dims else view_masks
-            masks.append(sparse.csr_matrix((view_masks >= self.mask_threshold).numpy().reshape(-1, height * width), dtype=np.int64))
+            masks.append(sparse.csr_matrix(view_masks.numpy().reshape(-1, height * width), dtype=np.int64))
             scores.append(found["scores"][confident].detach().cpu().numpy())
             view_ids.append(np.full(int(confident.sum()), view))
         merged, merged_scores = merge_view_detections(sparse.vstack(masks), np.concatenate(scores), np.concatenate(view_ids), len(views))
