@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchmark import machine_description, write_report  # noqa: E402
 
-from cellbundles.bundle_run import run_bundle  # noqa: E402
+from cellbundles.bundle_run import run_bundle, run_bundle_measured  # noqa: E402
 from cellbundles.engines import read_history  # noqa: E402
 
 DATASET_DIR = Path("/work/shared/data/dsb2018_stage1_train_full")
@@ -139,8 +139,8 @@ def evaluate_row(name: str, run: Path | None, dataset_dir: Path, datalist: Path,
     models = run / "models" if run is not None else shipped_models
     overrides = {**overrides, "dataset_dir": str(dataset_dir), "datalist": str(datalist), "ckpt_dir": str(models)}
     print(f"[{name}] evaluating {models / 'model.pt'}, log: {out / 'evaluate.log'}", flush=True)
-    run_bundle(REPO / "bundles" / bundle, ["train.json", "evaluate.json"], {**overrides, "output_dir": str(out / "test")},
-               log_file=out / "evaluate.log")  # fmt: skip
+    _, peak_rss_mb = run_bundle_measured(REPO / "bundles" / bundle, ["train.json", "evaluate.json"],
+                                         {**overrides, "output_dir": str(out / "test")}, log_file=out / "evaluate.log")  # fmt: skip
     summary = json.loads((out / "test" / "summary.json").read_text())
     row = {
         "bundle": bundle,
@@ -153,6 +153,7 @@ def evaluate_row(name: str, run: Path | None, dataset_dir: Path, datalist: Path,
         "test": json.loads((out / "test" / "metrics.json").read_text())["metrics"],
         "inference_ms_per_image": 1000 * summary["total_seconds"] / max(summary["n_images"], 1),
         "n_test_images": summary["n_images"],
+        "peak_rss_mb": peak_rss_mb,
         **written_instance_scores(out / "test", dataset_dir, datalist),
     }
     (out / "row.json").write_text(json.dumps(row, indent=2))
@@ -389,8 +390,8 @@ def overall_table(rows: dict) -> list[str]:
     """Lines of the table of every row over all test images."""
     lines = [
         "| method | trained on | parameters | training min | epochs (best) | accuracy@0.5 | instance F1@0.5 | "
-        "DSB score | pixel IoU | inference ms / image |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "DSB score | pixel IoU | inference ms / image | peak memory (MiB) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     notes: list[str] = []
     for name, row in rows.items():
@@ -402,7 +403,7 @@ def overall_table(rows: dict) -> list[str]:
             trained = f"see ({len(notes)})"
         cells = [row_label(name), trained, f"{row['parameters']:,}", _number(row.get("training_minutes"), ".0f"), epochs]
         cells += [f"{scores[key]:.3f}" for key in ("accuracy_iou0.5", "instance_f1_iou0.5", "dsb_score", "pixel_iou")]
-        cells.append(f"{row['inference_ms_per_image']:.0f}")
+        cells += [f"{row['inference_ms_per_image']:.0f}", _number(row.get("peak_rss_mb"), ".0f")]
         lines.append("| " + " | ".join(cells) + " |")
     same = [row_label(name) for name, row in rows.items()
             if row.get("shipped_weights") and not row["trained_on"].startswith("shipped")]  # fmt: skip
@@ -497,7 +498,10 @@ def markdown(rows: dict, split: str, sizes: str, figure: str | None, date: str) 
         "bundle's `evaluate.json` (`python -m monai.bundle run`, full resolution, sliding window 256x256); "
         "the scores come from the instance files each run wrote. Accuracy = TP / (TP + FP + FN) and F1 at "
         "IoU 0.5 are micro-averaged (counts summed over the images); the DSB score (mean over IoU 0.5-0.95, "
-        "Kaggle's) and pixel IoU are means over images.",
+        "Kaggle's) and pixel IoU are means over images. Inference time: the run's seconds over its images; peak "
+        "memory: the high-water mark of the run's process (a dash for the classical row, which runs in this script, "
+        "and for rows measured before it was recorded); "
+        "both depend on what else the machine ran at the time (rows carried from earlier runs are named below with their dates).",
         "",
         *overall_table(rows),
         *carried_note(rows, date),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cellbundles.bundle_run import bundle_run_command, run_bundle
+from cellbundles.bundle_run import bundle_run_command, run_bundle, run_bundle_measured
 
 
 def test_command_merges_configs_and_encodes_overrides(tmp_path):
@@ -60,3 +60,15 @@ def test_run_bundle_raises_when_the_run_fails(tmp_path):
     with pytest.raises(subprocess.CalledProcessError):
         run_bundle(bundle, ["run.json"], log_file=tmp_path / "run.log")
     assert "ZeroDivisionError" in (tmp_path / "run.log").read_text()
+
+
+def test_peak_memory_is_that_of_the_run_itself(tmp_path):
+    """A run that holds 1200 MiB peaks far above one that holds nothing, also when it ran first (the second run's
+    high-water mark is set while it imports MONAI, a few hundred MiB above what it then holds)."""
+    bundle = _bundle(tmp_path / "b", "")
+    config = {"data": "$b'x' * (@mib * 2**20)", "run": ["$len(@data)", "$__import__('time').sleep(1)"]}  # held 1 s
+    (bundle / "configs" / "run.json").write_text(json.dumps(config))
+    _, large = run_bundle_measured(bundle, ["run.json"], {"mib": 1200}, log_file=tmp_path / "large.log")
+    seconds, small = run_bundle_measured(bundle, ["run.json"], {"mib": 0}, log_file=tmp_path / "small.log")
+    assert seconds > 0
+    assert large > 1200 and large - small > 900, (large, small)

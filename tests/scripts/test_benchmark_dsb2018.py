@@ -169,7 +169,7 @@ def _network_row(scores: dict) -> dict:
     return {
         "bundle": "nuclei_resunet_2d", "trained_on": "517 training images of split.json", "parameters": 3627075,
         "epochs": 3, "best_epoch": 2, "training_minutes": 3.05, "history": history,
-        "inference_ms_per_image": 456.0, "n_test_images": 4, "by_image_type": scores,
+        "inference_ms_per_image": 456.0, "peak_rss_mb": 1234.4, "n_test_images": 4, "by_image_type": scores,
     }  # fmt: skip
 
 
@@ -201,13 +201,13 @@ def test_report_stage_writes_the_tables_and_the_curves(tmp_path):
     markdown = (out / "dsb2018.md").read_text()
     inference = json.loads((SCRIPT.parents[1] / "bundles" / "nuclei_resunet_2d" / "configs" / "inference.json").read_text())
     label = "`nuclei_resunet_2d`, distance-seeded watershed" + (" (default)" if inference["instance_method"] == "distance" else "")
-    # method, trained on, parameters, training min, epochs (best), accuracy, F1, DSB, pixel IoU, ms / image
+    # method, trained on, parameters, training min, epochs (best), accuracy, F1, DSB, pixel IoU, ms / image, MiB
     assert _cells(markdown, "`nuclei_resunet_2d`, distance") == [
         label, "517 training images of split.json", "3,627,075",
-        "3", "3 (2)", "0.700", "0.812", "0.457", "0.889", "456"]  # fmt: skip
+        "3", "3 (2)", "0.700", "0.812", "0.457", "0.889", "456", "1234"]  # fmt: skip
     assert "identical to the bundle's shipped `models/model.pt`: `nuclei_resunet_2d`, distance-seeded" in markdown
     classical = _cells(markdown, "classical")
-    assert classical[1:6] == ["–", "0", "–", "–", "1.000"]
+    assert classical[1:6] == ["–", "0", "–", "–", "1.000"] and classical[-1] == "–"  # no process of its own
     # by image type: accuracy (fluorescence, color_stain, brightfield, all), then F1 / DSB / pixel IoU
     assert "| method | fluorescence (2 images, 4 nuclei) | color_stain (1 image, 2 nuclei) |" in markdown
     assert _cells(markdown, "`nuclei_resunet_2d`, distance", 1)[1:] == ["0.700"] * 4
