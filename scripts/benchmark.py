@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cellbundles.bundle_run import run_bundle
+from cellbundles.bundle_run import run_bundle, run_bundle_measured
 from cellbundles.io import atomic_write
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -376,11 +376,6 @@ def add_metrics_arguments(parser: argparse.ArgumentParser) -> None:
 SEGDET_BUNDLE = REPO_ROOT / "bundles" / "nuclei_segdet_3d"
 
 
-def child_max_rss_mb() -> float:
-    """Peak resident memory of the largest finished child process so far, in MiB."""
-    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
-
-
 def conv3d_flops_per_second(channels: int = 32, size: int = 48, repeats: int = 3) -> float:
     """This machine's measured throughput of a plain 3x3x3 convolution (forward, float32), in FLOP/s."""
     import torch
@@ -418,7 +413,7 @@ def segdet_section(args: argparse.Namespace) -> tuple[dict, str]:
 
     work = Path(tempfile.mkdtemp(prefix="segdet_bench_"))
     n_eval, shape = (2, [32, 64, 64]) if args.quick else (args.eval_volumes, [64, 128, 128])
-    accuracy = {}
+    accuracy, peaks_mb = {}, []
     cases = {
         "phantoms (unseen seeds)": ({"dataset_dir": str(work / "phantoms"), "phantoms#n": n_eval,
                                      "phantoms#seed": 1000, "phantoms#shape": shape}),
@@ -428,8 +423,9 @@ def segdet_section(args: argparse.Namespace) -> tuple[dict, str]:
     }  # fmt: skip
     for name, overrides in cases.items():
         output_dir = work / f"eval_{len(accuracy)}"
-        seconds = run_bundle(SEGDET_BUNDLE, ["train.json", "evaluate.json"], {**overrides, "output_dir": str(output_dir)},
-                             log_file=output_dir.with_suffix(".log"))  # fmt: skip
+        seconds, peak_mb = run_bundle_measured(SEGDET_BUNDLE, ["train.json", "evaluate.json"],
+                                               {**overrides, "output_dir": str(output_dir)}, log_file=output_dir.with_suffix(".log"))  # fmt: skip
+        peaks_mb.append(peak_mb)
         metrics = json.loads((output_dir / "metrics.json").read_text())["metrics"]
         accuracy[name] = {**{k: round(float(v), 4) for k, v in metrics.items()}, "seconds": round(seconds, 1)}
 
@@ -439,9 +435,10 @@ def segdet_section(args: argparse.Namespace) -> tuple[dict, str]:
     speed = {}
     for mc in (0, args.mc_samples):
         output_dir = work / f"speed_out_mc{mc}"
-        seconds = run_bundle(SEGDET_BUNDLE, ["inference.json"], {"dataset_dir": str(speed_dir / "images"),
-                             "output_dir": str(output_dir), "mc_dropout_samples": mc},
-                             log_file=output_dir.with_suffix(".log"))  # fmt: skip
+        seconds, peak_mb = run_bundle_measured(SEGDET_BUNDLE, ["inference.json"], {"dataset_dir": str(speed_dir / "images"),
+                                               "output_dir": str(output_dir), "mc_dropout_samples": mc},
+                                               log_file=output_dir.with_suffix(".log"))  # fmt: skip
+        peaks_mb.append(peak_mb)
         summary = json.loads((output_dir / "summary.json").read_text())
         speed[f"mc_dropout_samples={mc}"] = {
             "process_seconds": round(seconds, 1),
@@ -457,7 +454,7 @@ def segdet_section(args: argparse.Namespace) -> tuple[dict, str]:
         "accuracy": accuracy,
         "speed_shape": speed_shape,
         "speed": speed,
-        "peak_rss_mb_largest_child": child_max_rss_mb(),
+        "peak_rss_mb_largest_child": max((round(peak, 1) for peak in peaks_mb if peak is not None), default=None),
         "network": {
             "patch": list(patch),
             "gflops_per_patch": round(flops / 1e9, 3),
