@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/benchmark.py segdet
 	$(BIN)/python scripts/benchmark_dsb2018.py
 	$(BIN)/python scripts/benchmark_dsb2018_shift.py
+	$(BIN)/python scripts/benchmark.py fpf_shift
 
 clean:
 	rm -rf $(VENV) outputs

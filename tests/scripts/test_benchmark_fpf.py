@@ -1,8 +1,9 @@
-"""Pieces of ``scripts/benchmark.py fpf``: the classical baseline row and the report."""
+"""Pieces of ``scripts/benchmark.py fpf`` and ``fpf_shift``: the classical baseline row, the shifted test sets and the reports."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,3 +63,54 @@ def test_the_report_puts_the_baseline_beside_the_networks_at_one_min_score(bench
     report = benchmark._fpf_markdown(results)
     assert "detections scoring >= `min_score` 0.85" in report
     assert f"| {benchmark.FPF_CLASSICAL} | clustered | off | 0.250 | -50.0% | 0.500 | 0.800 | 0.700 | 0.400 | 0.0 |" in report
+
+
+def test_every_shift_is_a_setting_of_the_phantom_generator(benchmark):
+    import inspect
+
+    from cellbundles.synth.cells import cells2d
+
+    parameters = inspect.signature(cells2d).parameters
+    assert benchmark.FPF_SHIFTS["training settings"] == {}
+    for name, options in benchmark.FPF_SHIFTS.items():
+        assert set(options) <= set(parameters), name
+
+
+def test_the_shift_section_scores_every_set_beside_the_baseline(benchmark, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run(bundle, configs, overrides, log_file=None):
+        calls.append(overrides)
+        output = Path(overrides["output_dir"])
+        assert overrides["datalist"] == str(tmp_path / "work" / output.name / "datalist.json")  # its own phantoms
+        metrics = {"test_mask_ap": 0.5, "test_box_ap": 0.5, "test_mask_ap50": 0.8, "test_accuracy_iou0.5": 0.0,
+                   "test_dsb_score": 0.0}  # fmt: skip
+        output.mkdir(parents=True)
+        (output / "metrics.json").write_text(json.dumps({"metrics": metrics}))
+        return 1.0
+
+    monkeypatch.setattr(benchmark, "run_bundle", fake_run)
+    args = benchmark.build_parser().parse_args(["fpf_shift", "--quick", "--work", str(tmp_path / "work")])
+    results, report = benchmark.fpf_shift_section(args)
+    assert len(calls) == len(benchmark.FPF_SHIFTS) and all(call["data_source"] == "datalist" for call in calls)
+    assert list(results["sets"]) == list(benchmark.FPF_SHIFTS)
+    for index, row in enumerate(results["sets"].values()):
+        assert len(json.loads((tmp_path / "work" / f"set{index}" / "datalist.json").read_text())["test"]) == 2
+        assert 0.0 < row["classical"]["test_accuracy_iou0.5"] <= 1.0
+    # the network scored 0 everywhere: every set is listed as a loss to the baseline
+    assert "below the classical baseline: " + ", ".join(benchmark.FPF_SHIFTS) + "." in report
+    again, _ = benchmark.fpf_shift_section(args)  # evaluations with a metrics.json are reused
+    assert len(calls) == len(benchmark.FPF_SHIFTS) and again["sets"] == results["sets"]
+
+
+def test_the_larger_cell_set_holds_larger_cells(benchmark, tmp_path):
+    from cellbundles.postprocess import median_diameter_um
+
+    base = {"shape": [128, 128], "n_cells": 5, "clustering": 0.85}
+    sizes = []
+    for name in ("cells x0.7", "training settings", "cells x1.4"):
+        options = {**base, **benchmark.FPF_SHIFTS[name], "n_cells": 5}
+        folder = write_dataset(tmp_path / name.replace(" ", "_"), "cells2d", 3, seed=5, val_fraction=0.0, **options).parent
+        labels = [read_image(folder / item["label"])[0].astype(np.int32) for item in json.loads((folder / "datalist.json").read_text())["training"]]
+        sizes.append(np.median([median_diameter_um(label) for label in labels]))
+    assert sizes[0] < sizes[1] < sizes[2]
