@@ -837,10 +837,11 @@ def _train_once(run: Path, configs: list[str], overrides: dict, epochs: int, lr_
 FPF_CLASSICAL = "classical baseline: nucleus-seeded watershed of the cell stain"
 
 
-def fpf_classical_metrics(folder: Path) -> dict[str, float]:
+def fpf_classical_metrics(folder: Path, nucleus_diameter: float | None = None) -> dict[str, float]:
     """:func:`cellbundles.postprocess.classical_cells` on the test section of ``folder`` (phantoms written by
-    ``evaluate.json``), with the bundle's channels, intensity percentiles, nucleus diameter and ``min_size``, scored
-    by the metrics of ``evaluate.json``. The baseline has no scores (all 1), so its AP is that of one operating point."""
+    ``evaluate.json``), with the bundle's channels, intensity percentiles, nucleus diameter (or ``nucleus_diameter``)
+    and ``min_size``, scored by the metrics of ``evaluate.json``. The baseline has no scores (all 1), so its AP is that
+    of one operating point."""
     import torch
     from monai.bundle import ConfigParser
     from monai.transforms import ScaleIntensityRangePercentiles
@@ -863,7 +864,7 @@ def fpf_classical_metrics(folder: Path) -> dict[str, float]:
     for item in json.loads((folder / "datalist.json").read_text())["test"]:
         image = np.asarray(scale(read_image(folder / item["image"])[0].astype(np.float32)))
         cells = classical_cells(image[config["nucleus_channel"]], image[config["cell_channel"]],
-                                config["nucleus_diameter"], min_size=config["min_size"])  # fmt: skip
+                                nucleus_diameter or config["nucleus_diameter"], min_size=config["min_size"])  # fmt: skip
         truth, ones = read_image(folder / item["label"])[0][None], np.ones(int(cells.max()))
         for name, metric in ap.items():
             metric([instance_boxes(cells)[1] if "box" in name else cells[None]], [ones], [truth])
@@ -1002,12 +1003,22 @@ FPF_SHIFT_SEED = 40
 """Base seed of the shifted test sets (training phantoms use seed 1, ``evaluate.json``'s 2, the fpf benchmark's 3)."""
 
 
+def _median_cell_diameter(folder: Path) -> float:
+    """Median over the test images of ``folder`` of their cells' median equivalent-disc diameter, pixels."""
+    from cellbundles.io import read_image
+    from cellbundles.postprocess import median_diameter_um
+
+    items = json.loads((folder / "datalist.json").read_text())["test"]
+    return float(np.median([median_diameter_um(read_image(folder / item["label"])[0].astype(np.int32)) for item in items]))
+
+
 def fpf_shift_section(args: argparse.Namespace) -> tuple[dict, str]:
     """cells_fpf_2d shipped weights vs the classical baseline on phantoms unlike its training phantoms."""
     from cellbundles.synth.dataset import write_dataset
 
     work, n_test = args.work, (2 if args.quick else args.test_images)
-    training = json.loads((FPF_BUNDLE / "configs" / "train.json").read_text())["phantoms"]
+    config = json.loads((FPF_BUNDLE / "configs" / "train.json").read_text())
+    training = config["phantoms"]
     base = {key: training[key] for key in ("shape", "n_cells", "clustering", "p_two_nuclei", "p_no_nucleus",
                                            "nucleus_offset", "contact_dimming")}  # fmt: skip
     if args.quick:
@@ -1018,42 +1029,59 @@ def fpf_shift_section(args: argparse.Namespace) -> tuple[dict, str]:
         settings = {**base, **options, **({"n_cells": base["n_cells"]} if args.quick else {})}
         write_dataset(folder, "cells2d", n_test + 1, seed=FPF_SHIFT_SEED + index, val_fraction=0.0,
                       test_fraction=n_test / (n_test + 1), overwrite=False, **settings)  # fmt: skip
-        output = work / "eval" / f"set{index}"
-        if not (output / "metrics.json").exists():
-            seconds = run_bundle(FPF_BUNDLE, ["train.json", "evaluate.json"],
-                                 {"data_source": "datalist", "datalist": str(folder / "datalist.json"),
-                                  "dataset_dir": str(folder), "output_dir": str(output)},
-                                 log_file=output.parent / f"set{index}.log")  # fmt: skip
-            _write_text(output / "timing.json", json.dumps({"seconds": round(seconds, 1)}) + "\n")
-        metrics = json.loads((output / "metrics.json").read_text())["metrics"]
-        rows[name] = {"options": options, "images": n_test,
-                      "network": {key: round(float(value), 4) for key, value in metrics.items()},
-                      "classical": fpf_classical_metrics(folder)}  # fmt: skip
+        diameter = round(_median_cell_diameter(folder), 1)
+        row = {"options": options, "images": n_test, "median_cell_diameter_px": diameter}
+        for method, given in (("network", {}), ("network_given_diameter", {"cell_diameter_px": diameter})):
+            output = work / "eval" / f"set{index}_{method}"
+            if not (output / "metrics.json").exists():
+                run_bundle(FPF_BUNDLE, ["train.json", "evaluate.json"],
+                           {"data_source": "datalist", "datalist": str(folder / "datalist.json"),
+                            "dataset_dir": str(folder), "output_dir": str(output), **given},
+                           log_file=output.parent / f"{output.name}.log")  # fmt: skip
+            metrics = json.loads((output / "metrics.json").read_text())["metrics"]
+            row[method] = {key: round(float(value), 4) for key, value in metrics.items()}
+        row["classical"] = fpf_classical_metrics(folder)
+        scaled_nucleus = config["nucleus_diameter"] * diameter / config["training_cell_diameter_px"]
+        row["classical_given_diameter"] = fpf_classical_metrics(folder, scaled_nucleus)
+        rows[name] = row
     return {"quick": args.quick, "seed": FPF_SHIFT_SEED, "base": base, "sets": rows}, _fpf_shift_markdown(rows, base)
 
 
+FPF_SHIFT_METHODS = {
+    "network": "network",
+    "network_given_diameter": "network, given D",
+    "classical": "baseline",
+    "classical_given_diameter": "baseline, given D",
+}
+"""Methods of the fpf_shift report: the bundle's defaults and both told the cells' diameter D."""
+
+
 def _fpf_shift_markdown(rows: dict, base: dict) -> str:
+    metrics = {"test_accuracy_iou0.5": "accuracy@0.5", "test_mask_ap": "mask AP", "test_dsb_score": "DSB score"}
+    header = " | ".join(f"{metric}: {method}" for metric in metrics.values() for method in FPF_SHIFT_METHODS.values())
     lines = [
-        "The shipped `cells_fpf_2d` (FPF-add Mask R-CNN, `evaluate.json`, seed-004 post-processing rules as shipped) and",
-        "the classical baseline of `scripts/benchmark.py fpf` (classical nuclei seed a watershed of the Otsu-thresholded",
-        "cell stain) on `cellbundles.synth` cells2d phantoms drawn like the bundle's training phantoms",
-        f"({json.dumps(base)}) with one setting changed at a time, seeds never used in training. AP: COCO 101-point over",
-        "IoU 0.50:0.05:0.90; the baseline gives no scores, so its AP is that of one operating point.",
+        "The shipped `cells_fpf_2d` (FPF-add Mask R-CNN, `evaluate.json`) and the classical baseline of",
+        "`scripts/benchmark.py fpf` (classical nuclei seed a watershed of the Otsu-thresholded cell stain) on",
+        "`cellbundles.synth` cells2d phantoms drawn like the bundle's training phantoms",
+        f"({json.dumps(base)}) with one setting changed at a time, seeds never used in training. Each method by default",
+        "(the image's own scale; the baseline with the bundle's `nucleus_diameter`) and told the median cell diameter D",
+        "of the set's annotations (`--cell_diameter_px D`: the image is resized so that its cells have the training",
+        "phantoms' `training_cell_diameter_px`; the baseline's nucleus diameter scaled by the same ratio). AP: COCO",
+        "101-point over IoU 0.50:0.05:0.90; the baseline gives no scores, so its AP is that of one operating point.",
         "",
-        "| test set | images | network mask AP | baseline mask AP | network accuracy@0.5 | baseline accuracy@0.5 | "
-        "network DSB score | baseline DSB score |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| test set | images | D (px) | {header} |",
+        "| --- | ---: | ---: |" + " ---: |" * (len(metrics) * len(FPF_SHIFT_METHODS)),
     ]
     losses = []
     for name, row in rows.items():
-        net, classical = row["network"], row["classical"]
-        lines.append(f"| {name} | {row['images']} | {net['test_mask_ap']:.3f} | {classical['test_mask_ap']:.3f} | "
-                     f"{net['test_accuracy_iou0.5']:.3f} | {classical['test_accuracy_iou0.5']:.3f} | "
-                     f"{net['test_dsb_score']:.3f} | {classical['test_dsb_score']:.3f} |")  # fmt: skip
-        if net["test_accuracy_iou0.5"] < classical["test_accuracy_iou0.5"]:
-            losses.append(name)
-    lines += ["", "Sets where the network's accuracy@0.5 is below the classical baseline: "
-              + (", ".join(losses) if losses else "none") + ".", ""]  # fmt: skip
+        cells = [f"{row[method][metric]:.3f}" for metric in metrics for method in FPF_SHIFT_METHODS]
+        lines.append(f"| {name} | {row['images']} | {row['median_cell_diameter_px']:.1f} | " + " | ".join(cells) + " |")
+        for network, classical in (("network", "classical"), ("network_given_diameter", "classical_given_diameter")):
+            lost = [label for metric, label in metrics.items() if row[network][metric] < row[classical][metric]]
+            if lost:
+                losses.append(f"{name} ({FPF_SHIFT_METHODS[network]}: {', '.join(lost)})")
+    lines += ["", "Where the network is below the classical baseline given the same size information: "
+              + ("; ".join(losses) if losses else "nowhere") + ".", ""]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -138,6 +138,35 @@ def test_inference_writes_instances_scores_overlay_and_summary(dataset, fpf_trai
     assert entry["n_instances"] == len(rows)
 
 
+@pytest.mark.parametrize(("diameter", "zoom"), [(None, 1.0), (84, 0.5), (21.0, 2.0), ("auto", "auto")])
+def test_the_cell_diameter_sets_the_zoom_of_inference_and_evaluation(diameter, zoom):
+    """``--cell_diameter_px D`` resizes every image by ``training_cell_diameter_px / D`` (null: own scale)."""
+    from monai.bundle import ConfigParser
+
+    for configs, inferer in ((["inference.json"], "inferer"), (["train.json", "evaluate.json"], "validate#inferer")):
+        parser = ConfigParser()
+        parser.read_config([str(BUNDLE / "configs" / name) for name in configs])
+        parser.update({"bundle_root": str(BUNDLE), "cell_diameter_px": diameter})
+        assert parser["training_cell_diameter_px"] == 42.0
+        built = parser.get_parsed_content(inferer, instantiate=True)
+        assert built.zoom == zoom and built.nucleus_diameter == 42.0
+
+
+def test_inference_at_a_given_cell_diameter_returns_to_the_input_grid(dataset, fpf_training, tmp_path):
+    image = sorted((dataset / "images").glob("*.tif"))[0]
+    (tmp_path / "inputs").mkdir()
+    shutil.copy(image, tmp_path / "inputs" / image.name)
+    out = tmp_path / "out"
+    args = ["run", "--config_file", "configs/inference.json", "--bundle_root", ".", "--dataset_dir", str(tmp_path / "inputs")]
+    args += ["--ckpt_dir", str(fpf_training["root"] / "models"), "--output_dir", str(out), "--min_score", "0.0"]
+    run_monai_bundle(*args, "--detections_per_img", "20", "--cell_diameter_px", "28", cwd=BUNDLE)  # zoom x1.5
+    instances = read_image(out / f"{image.stem}_instances.tif")[0]
+    assert instances.shape == (128, 128)
+    with open(out / f"{image.stem}_scores.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    np.testing.assert_array_equal(np.unique(instances[instances > 0]), np.arange(1, len(rows) + 1))
+
+
 def test_a_single_channel_image_stops_with_the_file_name(fpf_training, tmp_path):
     path = tmp_path / "inputs" / "grey.tif"
     write_image(path, np.random.default_rng(0).integers(0, 1000, (64, 64)).astype(np.uint16))

@@ -82,9 +82,9 @@ def test_the_shift_section_scores_every_set_beside_the_baseline(benchmark, tmp_p
     def fake_run(bundle, configs, overrides, log_file=None):
         calls.append(overrides)
         output = Path(overrides["output_dir"])
-        assert overrides["datalist"] == str(tmp_path / "work" / output.name / "datalist.json")  # its own phantoms
-        metrics = {"test_mask_ap": 0.5, "test_box_ap": 0.5, "test_mask_ap50": 0.8, "test_accuracy_iou0.5": 0.0,
-                   "test_dsb_score": 0.0}  # fmt: skip
+        assert overrides["datalist"] == str(tmp_path / "work" / output.name.split("_")[0] / "datalist.json")
+        value = 1.0 if "cell_diameter_px" in overrides else 0.0
+        metrics = {key: value for key in ("test_mask_ap", "test_box_ap", "test_mask_ap50", "test_dsb_score", "test_accuracy_iou0.5")}
         output.mkdir(parents=True)
         (output / "metrics.json").write_text(json.dumps({"metrics": metrics}))
         return 1.0
@@ -92,15 +92,21 @@ def test_the_shift_section_scores_every_set_beside_the_baseline(benchmark, tmp_p
     monkeypatch.setattr(benchmark, "run_bundle", fake_run)
     args = benchmark.build_parser().parse_args(["fpf_shift", "--quick", "--work", str(tmp_path / "work")])
     results, report = benchmark.fpf_shift_section(args)
-    assert len(calls) == len(benchmark.FPF_SHIFTS) and all(call["data_source"] == "datalist" for call in calls)
+    assert len(calls) == 2 * len(benchmark.FPF_SHIFTS) and all(call["data_source"] == "datalist" for call in calls)
     assert list(results["sets"]) == list(benchmark.FPF_SHIFTS)
     for index, row in enumerate(results["sets"].values()):
-        assert len(json.loads((tmp_path / "work" / f"set{index}" / "datalist.json").read_text())["test"]) == 2
-        assert 0.0 < row["classical"]["test_accuracy_iou0.5"] <= 1.0
-    # the network scored 0 everywhere: every set is listed as a loss to the baseline
-    assert "below the classical baseline: " + ", ".join(benchmark.FPF_SHIFTS) + "." in report
+        folder = tmp_path / "work" / f"set{index}"
+        assert len(json.loads((folder / "datalist.json").read_text())["test"]) == 2
+        assert row["median_cell_diameter_px"] == pytest.approx(benchmark._median_cell_diameter(folder), abs=0.05)
+        given = [call for call in calls if call["dataset_dir"] == str(folder) and "cell_diameter_px" in call]
+        assert [call["cell_diameter_px"] for call in given] == [row["median_cell_diameter_px"]]
+        for method in ("classical", "classical_given_diameter"):
+            assert 0.0 < row[method]["test_accuracy_iou0.5"] <= 1.0
+    # the default network scored 0 everywhere, the told one 1: only the default rows are losses to the baseline
+    lost = "; ".join(f"{name} (network: accuracy@0.5, mask AP, DSB score)" for name in benchmark.FPF_SHIFTS)
+    assert "given the same size information: " + lost + "." in report
     again, _ = benchmark.fpf_shift_section(args)  # evaluations with a metrics.json are reused
-    assert len(calls) == len(benchmark.FPF_SHIFTS) and again["sets"] == results["sets"]
+    assert len(calls) == 2 * len(benchmark.FPF_SHIFTS) and again["sets"] == results["sets"]
 
 
 def test_the_larger_cell_set_holds_larger_cells(benchmark, tmp_path):

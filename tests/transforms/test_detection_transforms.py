@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cellbundles.engines import DetectionInferer, PrepareDetectionBatch
+from cellbundles.engines import DetectionInferer, PrepareDetectionBatch, zoom_for_diameter
 from cellbundles.postprocess import paint_instances, relabel_by_rank
 from cellbundles.transforms import (
     DetectionsToInstancesd,
@@ -166,6 +166,16 @@ def test_auto_zoom_brings_nuclei_to_the_trained_size_and_answers_on_the_input_gr
     assert np.logical_and(instances > 0, truth).sum() / np.logical_or(instances > 0, truth).sum() > 0.9
     boxes = output["boxes"][0, :4].numpy()
     np.testing.assert_allclose(np.sort(boxes[:, 0]), np.sort([32 - diameter / 2, 96 - diameter / 2] * 2), atol=1.5)
+
+
+def test_zoom_for_a_given_object_diameter():
+    assert zoom_for_diameter(None, 42.0) == 1.0
+    assert zoom_for_diameter("auto", 42.0) == "auto"
+    assert zoom_for_diameter(84, 42.0) == 0.5 and zoom_for_diameter(21.0, 42.0) == 2.0
+    assert zoom_for_diameter(41.6, 42.0) == 1.0 and zoom_for_diameter(38.0, 42.0) == pytest.approx(42.0 / 38.0)
+    for bad in (0, -3.0, "wide"):
+        with pytest.raises(ValueError, match="positive number of pixels"):
+            zoom_for_diameter(bad, 42.0)
 
 
 def test_zoom_is_clipped_to_its_range_and_to_the_pixel_budget():

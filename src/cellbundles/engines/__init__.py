@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .detection import DetectionInferer, PrepareDetectionBatch
+from .detection import DetectionInferer, PrepareDetectionBatch, zoom_for_diameter
 from .dihedral_tta import DihedralTTAInferer, dihedral_transforms
 from .mc_dropout import MCDropoutInferer
 from .prepare_batch import PrepareBatchTargetDict
@@ -26,4 +26,5 @@ __all__ = [
     "dihedral_transforms",
     "package_versions",
     "read_history",
+    "zoom_for_diameter",
 ]

@@ -23,10 +23,26 @@ from scipy import sparse
 
 from cellbundles.postprocess import median_diameter_um, merge_view_detections, paint_instances, relabel_by_rank
 
-__all__ = ["DetectionInferer", "InstanceLabelNetwork", "PrepareDetectionBatch", "TTA_MODES"]
+__all__ = ["DetectionInferer", "InstanceLabelNetwork", "PrepareDetectionBatch", "TTA_MODES", "zoom_for_diameter"]
 
 #: test-time augmentation of :class:`DetectionInferer`: name -> the flipped dimensions of each view
 TTA_MODES = {"none": ((),), "flips": ((), (-1,), (-2,), (-2, -1))}
+
+
+def zoom_for_diameter(diameter: float | str | None, trained_diameter: float, tolerance: float = 0.05) -> float | str:
+    """:class:`DetectionInferer`'s ``zoom`` for objects ``diameter`` pixels across, the network having been trained on
+    objects of ``trained_diameter``: their ratio, 1.0 within ``tolerance`` of it (a slight bilinear resize only smooths
+    the noise the network learnt) or for None (the image's own scale); ``"auto"`` stays ``"auto"``."""
+    if diameter is None or diameter == "auto":
+        return 1.0 if diameter is None else "auto"
+    try:
+        value = float(diameter)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not value > 0:
+        raise ValueError(f"the object diameter must be a positive number of pixels, 'auto' or None, got {diameter!r}.")
+    zoom = trained_diameter / value
+    return 1.0 if abs(zoom - 1.0) <= tolerance else zoom
 
 
 class PrepareDetectionBatch(PrepareBatch):
