@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import inspect
 import json
 import os
 import platform
@@ -988,13 +989,22 @@ def add_fpf_arguments(parser: argparse.ArgumentParser) -> None:
                         help="every cell model starts from the stage-1 nucleus model's weights (train.json warm_start)")  # fmt: skip
 
 
+def _scaled_cell_sizes(factor: float) -> dict[str, list[float]]:
+    """Cell and nucleus radius ranges of ``cells2d`` (the training phantoms use its defaults) times ``factor``."""
+    from cellbundles.synth.cells import cells2d
+
+    defaults = inspect.signature(cells2d).parameters
+    return {key: [round(radius * factor, 2) for radius in defaults[key].default]
+            for key in ("cell_radius_range", "nucleus_radius_range")}  # fmt: skip
+
+
 FPF_SHIFTS = {
     "training settings": {},
     "fewer photons (30 instead of 300)": {"poisson_photons": 30.0},
     "read noise x5 (std 0.05)": {"gaussian_noise_std": 0.05},
     "blur (PSF sigma 2.5 px instead of 1)": {"psf_sigma": 2.5},
-    "cells x0.7": {"cell_radius_range": [11.2, 19.6], "nucleus_radius_range": [4.9, 7.7], "n_cells": 28},
-    "cells x1.4": {"cell_radius_range": [22.4, 39.2], "nucleus_radius_range": [9.8, 15.4], "n_cells": 7},
+    "cells x0.7": {**_scaled_cell_sizes(0.7), "n_cells": 28},
+    "cells x1.4": {**_scaled_cell_sizes(1.4), "n_cells": 7},
     "crowded (24 cells, all clustered)": {"n_cells": 24, "clustering": 1.0},
 }  # fmt: skip
 """Test set -> ``cells2d`` options changed from the training phantoms of ``cells_fpf_2d``'s ``train.json``."""

@@ -167,6 +167,17 @@ def test_inference_at_a_given_cell_diameter_returns_to_the_input_grid(dataset, f
     np.testing.assert_array_equal(np.unique(instances[instances > 0]), np.arange(1, len(rows) + 1))
 
 
+def test_a_bad_cell_diameter_stops_before_any_output(dataset, tmp_path):
+    image = sorted((dataset / "images").glob("*.tif"))[0]
+    (tmp_path / "inputs").mkdir()
+    shutil.copy(image, tmp_path / "inputs" / image.name)
+    args = ["run", "--config_file", "configs/inference.json", "--bundle_root", ".", "--dataset_dir", str(tmp_path / "inputs")]
+    code, log = run_monai_bundle(*args, "--output_dir", str(tmp_path / "out"), "--cell_diameter_px", "-3", cwd=BUNDLE, check=False)
+    last = log.strip().splitlines()[-1]
+    assert code != 0 and last.startswith(PREFIX) and "cell_diameter_px must be a positive number of pixels" in last
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_single_channel_image_stops_with_the_file_name(fpf_training, tmp_path):
     path = tmp_path / "inputs" / "grey.tif"
     write_image(path, np.random.default_rng(0).integers(0, 1000, (64, 64)).astype(np.uint16))

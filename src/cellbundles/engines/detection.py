@@ -29,10 +29,18 @@ __all__ = ["DetectionInferer", "InstanceLabelNetwork", "PrepareDetectionBatch", 
 TTA_MODES = {"none": ((),), "flips": ((), (-1,), (-2,), (-2, -1))}
 
 
-def zoom_for_diameter(diameter: float | str | None, trained_diameter: float, tolerance: float = 0.05) -> float | str:
-    """:class:`DetectionInferer`'s ``zoom`` for objects ``diameter`` pixels across, the network having been trained on
-    objects of ``trained_diameter``: their ratio, 1.0 within ``tolerance`` of it (a slight bilinear resize only smooths
-    the noise the network learnt) or for None (the image's own scale); ``"auto"`` stays ``"auto"``."""
+def zoom_for_diameter(
+    diameter: float | str | None,
+    trained_diameter: float,
+    zoom_range: Sequence[float] = (0.5, 2.0),
+    tolerance: float = 0.05,
+    name: str = "diameter",
+) -> float | str:
+    """:class:`DetectionInferer`'s resize factor for objects ``diameter`` pixels across, its network having been trained
+    on objects of ``trained_diameter``: their ratio clipped to ``zoom_range``, and 1.0 within ``tolerance`` of 1 (a
+    slight bilinear resize only smooths the noise the network learnt). None gives 1.0 (the image's own scale) and
+    ``"auto"`` stays ``"auto"`` (measured by the inferer's first pass, which uses this function too). ``name``: the
+    option's name in the error for anything else."""
     if diameter is None or diameter == "auto":
         return 1.0 if diameter is None else "auto"
     try:
@@ -40,8 +48,8 @@ def zoom_for_diameter(diameter: float | str | None, trained_diameter: float, tol
     except (TypeError, ValueError):
         value = float("nan")
     if not value > 0:
-        raise ValueError(f"the object diameter must be a positive number of pixels, 'auto' or None, got {diameter!r}.")
-    zoom = trained_diameter / value
+        raise ValueError(f"{name} must be a positive number of pixels, 'auto' or None, got {diameter!r}.")
+    zoom = float(np.clip(trained_diameter / value, zoom_range[0], zoom_range[1]))
     return 1.0 if abs(zoom - 1.0) <= tolerance else zoom
 
 
@@ -98,7 +106,7 @@ class DetectionInferer(Inferer):
     Detectors see nuclei best at the size they were trained on. With ``zoom="auto"`` (like Cellpose's
     diameter) a first pass at the image's own size measures the median equivalent-disc diameter ``d`` of
     the detections scoring at least ``size_min_score``; when ``nucleus_diameter / d`` (clipped to
-    ``zoom_range``) differs from 1 by more than 5 %, the image is resized by it (bilinear), detected
+    ``zoom_range``) differs from 1 by more than 5 % (:func:`zoom_for_diameter`), the image is resized by it (bilinear), detected
     again, painted on the resized grid and the labels are brought back to the input grid (nearest);
     boxes are divided by the zoom. A number resizes every image by that factor. An enlarged image has
     at most ``max_zoomed_pixels`` pixels (the zoom is lowered to fit, never below 1), which bounds the
@@ -164,7 +172,6 @@ class DetectionInferer(Inferer):
             if self.zoom == "auto":
                 painted, found_boxes, found_scores, _ = self._detect(image, network, 1.0, ((),), *args, **kwargs)
                 zoom = self._fit_zoom(image, self._auto_zoom(painted, found_scores))
-                zoom = zoom if abs(zoom - 1.0) > 0.05 else 1.0
             if self.zoom != "auto" or zoom != 1.0 or len(self.views) > 1:
                 painted, found_boxes, found_scores, zoom = self._detect(image, network, zoom, self.views, *args, **kwargs)
             n_found = found_scores.shape[0]
@@ -186,9 +193,7 @@ class DetectionInferer(Inferer):
         """Factor that brings the median diameter of the confident detections to ``nucleus_diameter``."""
         confident = np.flatnonzero(found_scores.numpy() >= self.size_min_score) + 1
         diameter = median_diameter_um(np.where(np.isin(painted, confident), painted, 0))
-        if not diameter:
-            return 1.0
-        return float(np.clip(self.nucleus_diameter / diameter, *self.zoom_range))
+        return zoom_for_diameter(diameter, self.nucleus_diameter, self.zoom_range) if diameter else 1.0
 
     def _detect(
         self, image: torch.Tensor, network: nn.Module, zoom: float, views: Sequence[tuple[int, ...]], *args: Any, **kwargs: Any
