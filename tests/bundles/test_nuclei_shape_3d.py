@@ -216,3 +216,25 @@ def test_default_split_parts_nuclei_stacked_along_the_coarse_z_axis():
         pred = MetaTensor(torch.from_numpy(np.stack([seg, np.zeros_like(seg)])), affine=torch.diag(torch.tensor([*spacing, 1.0])))
         counts.append(len(torch.unique(Compose(postprocessing)({"pred": pred})["instances"])) - 1)
     assert counts == [2, 1]
+
+
+def test_default_split_is_relative_to_the_nucleus_size():
+    """Two 15 um nuclei 9 um apart in-plane on the network grid (a dome of about 1.5 um above their neck), and
+    the same voxels on a grid scaled to 3.75 um nuclei (spacing / 4, as ``ScaleToDiameterd`` resamples a volume of
+    small nuclei): the default split measures on the network's ``model_spacing`` and parts both pairs; measured in
+    the grid's own um (release 0.2.1) the 0.5 um ``split_h`` is deeper than the small pair's neck and sees one."""
+    spacing = np.array([1.75, 0.8, 0.8])
+    grid = np.indices((16, 32, 48)).astype(float)
+    inside = np.zeros(grid.shape[1:], bool)
+    for x in (24 - 4.5 / spacing[2], 24 + 4.5 / spacing[2]):
+        inside |= sum(((g - c) * s) ** 2 for g, c, s in zip(grid, (8, 16, x), spacing)) <= 7.5**2
+    seg = np.where(inside, 4.0, -4.0).astype(np.float32)
+    split_index = 4  # shape_postprocessing: SplitDimd, Activationsd, CopyItemsd, AsDiscreted, InstancesFromBinaryd
+    counts = []
+    for scale, overrides in ((1.0, {}), (0.25, {}), (0.25, {f"shape_postprocessing#{split_index}#spacing": None})):
+        (postprocessing,) = _parsed(INFERENCE, overrides, "shape_postprocessing")
+        assert postprocessing[split_index].__class__.__name__ == "InstancesFromBinaryd"
+        affine = torch.diag(torch.tensor([*(spacing * scale), 1.0]))
+        pred = MetaTensor(torch.from_numpy(np.stack([seg, np.zeros_like(seg)])), affine=affine)
+        counts.append(len(torch.unique(Compose(postprocessing)({"pred": pred})["instances"])) - 1)
+    assert counts == [2, 2, 1]

@@ -246,3 +246,25 @@ def test_instances_from_binary_splits_in_um_on_an_anisotropic_grid():
     assert counts == [1, 2]
     with pytest.raises(ValueError, match="spacing"):
         InstancesFromBinaryd("p", split_h=1.0, split_in_um=True)({"p": torch.from_numpy(mask[None].astype(np.float32))})
+
+
+def test_instances_from_binary_split_in_a_given_spacing_follows_the_nucleus_size():
+    """One voxel array of two touching spheres (radius 12 voxels, centres 20.4 voxels apart) read at 0.5 um
+    (12 um nuclei, a dome of about 2.8 um above the neck) and at 0.125 um (3 um nuclei, about 0.7 um). An ``h`` of
+    2 um in the input's own spacing splits the large pair only; measured in a given spacing (a model grid of
+    0.5 um, as on a volume scaled to the nucleus size) both pairs split alike."""
+    grid = np.indices((30, 30, 56)).astype(float)
+    mask = np.zeros(grid.shape[1:], bool)
+    for x in (28 - 10.2, 28 + 10.2):
+        mask |= (grid[0] - 15) ** 2 + (grid[1] - 15) ** 2 + (grid[2] - x) ** 2 <= 144
+
+    def count(affine_spacing, spacing=None):
+        probability = MetaTensor(
+            torch.from_numpy(mask[None].astype(np.float32)), affine=torch.diag(torch.tensor([affine_spacing] * 3 + [1.0]))
+        )
+        split = InstancesFromBinaryd("p", split_h=2.0, split_in_um=True, spacing=spacing)
+        return len(torch.unique(split({"p": probability})["instances"])) - 1
+
+    assert (count(0.5), count(0.125)) == (2, 1)
+    assert (count(0.5, spacing=0.5), count(0.125, spacing=0.5)) == (2, 2)
+    assert count(0.5, spacing=(0.125, 0.125, 0.125)) == 1

@@ -420,8 +420,11 @@ class InstancesFromBinaryd(MapTransform):
         fill_holes: fill the holes of the foreground mask first.
         split_h: 0: connected components; positive: the ``h`` of :func:`split_touching`.
         split_sigma: smoothing of the distance transform for the split, in pixels.
-        split_in_um: measure the split's distance transform in the input's voxel size (its ``MetaTensor``
-            affine), ``split_h`` in um: necks along a coarse z axis count as much as in-plane ones; False: voxels.
+        split_in_um: measure the split's distance transform in um, ``split_h`` in um: necks along a coarse z axis
+            count as much as in-plane ones; False: voxels.
+        spacing: the voxel size of that distance transform; None: the input's (its ``MetaTensor`` affine). On a grid
+            scaled to the nucleus diameter (:class:`ScaleToDiameterd`) the network's ``model_spacing`` makes
+            ``split_h`` relative to the nuclei's size, as ``spacing`` does for :class:`DensityPeaksd`.
         allow_missing_keys: skip missing keys.
     """
 
@@ -437,12 +440,14 @@ class InstancesFromBinaryd(MapTransform):
         split_h: float = 0.0,
         split_sigma: float = 1.0,
         split_in_um: bool = False,
+        spacing: Sequence[float] | float | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.instance_keys = ensure_tuple_rep(instance_keys, len(self.keys))
         self.channel = channel
         self.split_in_um = split_in_um
+        self.spacing = spacing
         self.options = dict(
             threshold=threshold,
             min_size=min_size,
@@ -459,7 +464,7 @@ class InstancesFromBinaryd(MapTransform):
             if value.ndim < 3:
                 raise ValueError(f"{key!r} must be channel-first (C, [D,] H, W), got shape {tuple(value.shape)}.")
             foreground = convert_to_numpy(value)[self.channel]
-            spacing = resolve_spacing(value, None, foreground.ndim, name=str(key)) if self.split_in_um else None
+            spacing = resolve_spacing(value, self.spacing, foreground.ndim, name=str(key)) if self.split_in_um else None
             labels = instances_from_binary(foreground, **self.options, spacing=spacing)
             d[instance_key] = convert_to_dst_type(labels[None], value, dtype=np.int32)[0]
         return d
