@@ -166,6 +166,23 @@ def test_mc_dropout_uncertainty_per_centroid():
     np.testing.assert_array_equal(again["uncertainty"], radii)
 
 
+def test_mc_dropout_uncertainty_radii_are_physical_on_a_grid_scaled_to_the_nuclei():
+    """On a volume resampled to twice the voxel size (nuclei twice the training size), the peak search runs on the
+    network grid (``spacing``) and finds the same peaks, and the radii are in the image's own um: twice as large."""
+    torch.manual_seed(0)
+    net = SegDetNet(features=(4, 8, 8, 16), density_activation="identity").train()
+    voxels, centroids = torch.rand(1, 16, 16, 16), np.array([[8, 8, 8], [4, 12, 3]])
+    radii = []
+    for scale in (1.0, 2.0):
+        image = MetaTensor(voxels.clone(), affine=torch.diag(torch.tensor([*(np.array(SPACING) * scale), 1.0])))
+        transform = MCDropoutUncertaintyd(
+            keys="image", network=net, num_passes=4, threshold=-1e9, min_distance_um=1.0, spacing=SPACING, seed=0
+        )
+        radii.append(transform({"image": image, "centroids": centroids})["uncertainty"])
+    assert np.all(radii[0] > 0)
+    np.testing.assert_allclose(radii[1], 2 * radii[0], rtol=1e-6)
+
+
 def test_mc_dropout_uncertainty_runs_only_the_dropout_passes():
     """The centroids come from the evaluator's own pass: no dropout-free pass is run again."""
     torch.manual_seed(0)

@@ -7,6 +7,7 @@ from collections.abc import Hashable, Mapping, Sequence
 import torch
 import torch.nn as nn
 from monai.config import KeysCollection, NdarrayOrTensor
+from monai.data import MetaTensor
 from monai.inferers import Inferer
 from monai.transforms import MapTransform
 from monai.utils import ensure_tuple_rep
@@ -37,14 +38,17 @@ class MCDropoutUncertaintyd(MapTransform):
         threshold: peak threshold of each pass (as for the centroids).
         min_distance_um: minimum peak distance of each pass (as for the centroids).
         peaks_key: key of the ``(M, D)`` centroids found without dropout.
-        radii_keys: output keys of the ``(M,)`` radii, in physical units.
+        radii_keys: output keys of the ``(M,)`` radii, in physical units: measured in the image's own voxel size
+            (its ``MetaTensor`` affine; ``spacing`` for a plain array), also where ``spacing`` is the network grid of
+            a volume scaled to the nucleus size.
         flag_keys: output keys of the ``(M,)`` booleans marking the ``flag_fraction`` most uncertain; None: not stored.
         num_passes: number of dropout passes (paper: 100).
         inferer: inferer of each pass (e.g. the bundle's ``SlidingWindowInferer``); simple inference if None.
         density_channel: index of the density channel in the network output.
-        spacing: voxel spacing; None: the ``pixdim`` of the image MetaTensor.
+        spacing: voxel spacing of each pass's peak search (``min_distance_um``); None: the ``pixdim`` of the image
+            MetaTensor.
         quantile: confidence level (paper: 0.9).
-        gating_radius_um: see :func:`cellbundles.postprocess.mc_uncertainty_radii`.
+        gating_radius_um: see :func:`cellbundles.postprocess.mc_uncertainty_radii` (physical units, as the radii).
         flag_fraction: share of peaks flagged as most uncertain (paper: 0.1).
         seed: seed of the dropout masks; None: current random state.
         device: device of the network input; None: the device of the network's parameters.
@@ -93,6 +97,9 @@ class MCDropoutUncertaintyd(MapTransform):
         for key, radii_key, flag_key in self.key_iterator(d, self.radii_keys, self.flag_keys):
             image = d[key]
             spacing = resolve_spacing(image, self.spacing, image.ndim - 1, name=str(key))
+            physical_spacing = spacing
+            if isinstance(image, MetaTensor):
+                physical_spacing = resolve_spacing(image, None, image.ndim - 1, name=str(key))
             device = self.device or next(self.network.parameters()).device
             mc_inferer = MCDropoutInferer(
                 num_passes=self.num_passes,
@@ -103,7 +110,7 @@ class MCDropoutUncertaintyd(MapTransform):
             )
             passes = mc_inferer(torch.as_tensor(image)[None].to(device), self.network)["mc_passes"]
             radii = mc_uncertainty_radii(
-                d[self.peaks_key], [peaks[0] for peaks in passes], spacing, self.quantile, self.gating_radius_um
+                d[self.peaks_key], [peaks[0] for peaks in passes], physical_spacing, self.quantile, self.gating_radius_um
             )
             d[radii_key] = radii
             if flag_key is not None:
