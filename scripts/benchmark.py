@@ -473,9 +473,10 @@ def _segdet_markdown(results: dict) -> str:
     lines = [
         "## Accuracy (`evaluate.json`, shipped weights)",
         "",
-        "Detection: one-to-one matching of density peaks to true centroids within 3.28 um. Dice, Hausdorff",
-        "(um, max and 95th percentile) and instance F1 (IoU >= 0.5) on the network's 0.8 x 0.5 x 0.5 um grid;",
-        "the Rand error is 1 - adapted Rand F-score of the instance labels.",
+        "Detection: one-to-one matching of density peaks to true centroids within 3.28 um and the Hausdorff",
+        "distances (max and 95th percentile) on the network's 0.8 x 0.5 x 0.5 um grid (um of that grid: on a volume",
+        "scaled to its nucleus diameter, relative to a 6.5 um nucleus); Dice, instance F1 (IoU >= 0.5) and the Rand",
+        "error (1 - adapted Rand F-score) of the written mask and instances against the label file, on the input grid.",
         "",
         "| data | " + " | ".join(names) + " | seconds |",
         "| --- | " + " | ".join("---" for _ in names) + " | --- |",

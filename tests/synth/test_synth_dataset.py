@@ -71,6 +71,22 @@ def test_existing_dataset_is_kept_without_overwrite(tmp_path):
     assert path.stat().st_mtime_ns >= stamps[path]
 
 
+def test_phantoms_are_not_added_to_a_folder_of_other_images(tmp_path):
+    """Without overwrite (a bundle's "generate on first use"), a folder holding other images and no datalist.json is
+    someone's dataset: nothing is written into it. An interrupted run of the same generator is completed."""
+    out = tmp_path / "own_data"
+    (out / "images").mkdir(parents=True)
+    (out / "images" / "embryo_01.tif").write_bytes(b"not a phantom")
+    with pytest.raises(ValueError, match=r"embryo_01\.tif.*--data_source datalist"):
+        write_dataset(out, "nuclei2d", 1, overwrite=False, **NUCLEI2D)
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["embryo_01.tif"]
+
+    partial = tmp_path / "phantoms"
+    write_dataset(partial, "nuclei2d", 2, seed=3, **NUCLEI2D)
+    (partial / "datalist.json").unlink()
+    assert write_dataset(partial, "nuclei2d", 2, seed=3, overwrite=False, **NUCLEI2D).is_file()
+
+
 @pytest.mark.parametrize(
     "kind, n, match",
     [

@@ -102,14 +102,16 @@ def write_dataset(
             it, the 2D kinds only store it.
         val_fraction: share of samples in the validation split.
         test_fraction: share of samples in the test split.
-        overwrite: when False and ``out/datalist.json`` exists, keep the dataset as it is.
+        overwrite: when False and ``out/datalist.json`` exists, keep the dataset as it is; when False and ``out``
+            holds images of another dataset, raise instead of adding phantoms to it.
         options: further arguments of the generator (``shape``, ``n_nuclei``, ...).
 
     Returns:
         the path of ``datalist.json``.
 
     Raises:
-        ValueError: for an unknown kind, ``n < 1`` or arguments the generator rejects.
+        ValueError: for an unknown kind, ``n < 1``, arguments the generator rejects, or (``overwrite`` False) a
+            folder that holds images this call would not write.
     """
     if kind not in GENERATORS:
         raise ValueError(f"unknown phantom kind {kind!r}; choose one of {sorted(GENERATORS)}.")
@@ -117,12 +119,21 @@ def write_dataset(
         raise ValueError(f"the number of samples must be at least 1, got {n}.")
     out = Path(out)
     datalist_path = out / "datalist.json"
-    if not overwrite and datalist_path.exists():
-        return datalist_path
+    prefix = f"{kind}_s{seed}_"
+    if not overwrite:
+        if datalist_path.exists():
+            return datalist_path
+        foreign = sorted(path.name for path in (out / "images").glob("*") if not path.name.startswith(prefix))
+        if foreign:
+            raise ValueError(
+                f"{out} holds images that are not {kind} phantoms of seed {seed} ({foreign[0]}, {len(foreign)} in all) "
+                "and no datalist.json: phantoms are not added to another dataset. Choose an empty folder for phantoms, "
+                "or use the folder's own data (a bundle's --data_source datalist)."
+            )
     if SPATIAL_DIMS[kind] == 3 and spacing is not None:
         options["spacing"] = tuple(spacing)
     for index in range(n):
-        sample_id = f"{kind}_s{seed}_{index:03d}"
+        sample_id = f"{prefix}{index:03d}"
         sample = GENERATORS[kind](seed=np.random.SeedSequence([seed, index]), **options)
         sample_spacing = sample.get("spacing") or (tuple(spacing) if spacing is not None else None)
         write_sample(out, kind, sample_id, sample, sample_spacing)
