@@ -128,6 +128,12 @@ def test_points_round_trip_through_spacingd(tmp_path, shape, spacing, pixdim, ce
     back = PointsToInputGridd("truth", ref_key="image", inverse=True)({**data, "truth": torch.as_tensor(truth)})
     np.testing.assert_allclose(back["truth"], found, atol=0.1)
 
+    in_um = PointsToInputGridd("found", ref_key="image", output_keys="um", in_um=True)({**data, "found": found})
+    np.testing.assert_allclose(in_um["um"], np.asarray(centre_um)[None], atol=0.2 * max(spacing))
+    np.testing.assert_allclose(in_um["um"], mapped["on_input"] * np.asarray(spacing))
+    with pytest.raises(ValueError, match="in_um"):
+        PointsToInputGridd("found", inverse=True, in_um=True)
+
 
 def test_points_from_a_centroid_csv(tmp_path):
     image = MetaTensor(torch.zeros(1, 5, 8, 8), affine=torch.eye(4))

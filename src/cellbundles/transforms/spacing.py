@@ -20,6 +20,7 @@ from monai.utils import convert_to_numpy, ensure_tuple_rep
 
 from cellbundles.io import read_centroids_csv
 
+from .outputs import spacing_from_affine
 from .utils import describe
 
 __all__ = ["EnsureSpacingd", "PointsToInputGridd", "points_to_input_grid"]
@@ -135,6 +136,8 @@ class PointsToInputGridd(MapTransform):
         ref_key: the resampled image; its ``affine`` and ``meta["original_affine"]`` are used.
         output_keys: where to store the mapped points (default: overwrite ``keys``).
         inverse: map voxel coordinates of the input file onto the resampled grid instead.
+        in_um: give the mapped points in micrometres of the input file (its voxel coordinates x its voxel size), so
+            points of volumes with different voxel sizes can be matched with one radius in um; not with ``inverse``.
         allow_missing_keys: skip missing keys.
     """
 
@@ -144,11 +147,15 @@ class PointsToInputGridd(MapTransform):
         ref_key: str = "image",
         output_keys: KeysCollection | None = None,
         inverse: bool = False,
+        in_um: bool = False,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
+        if inverse and in_um:
+            raise ValueError("in_um gives points of the input file in um; it cannot be combined with inverse.")
         self.ref_key = ref_key
         self.inverse = inverse
+        self.in_um = in_um
         self.output_keys = ensure_tuple_rep(output_keys, len(self.keys)) if output_keys else self.keys
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
@@ -163,7 +170,8 @@ class PointsToInputGridd(MapTransform):
             source = f"{key} ({points})" if isinstance(points, (str, os.PathLike)) else str(key)
             points = read_centroids_csv(points) if isinstance(points, (str, os.PathLike)) else convert_to_numpy(points)
             try:
-                d[output_key] = points_to_input_grid(points, affine, original_affine, self.inverse)
+                mapped = points_to_input_grid(points, affine, original_affine, self.inverse)
             except ValueError as error:
                 raise ValueError(f"{source}: {error}") from None
+            d[output_key] = mapped * spacing_from_affine(original_affine) if self.in_um else mapped
         return d
