@@ -20,6 +20,7 @@ import torch
 from cellbundles.io import read_image, write_image
 from cellbundles.metrics import dice, match_instances
 from cellbundles.metrics.centroids import instance_centroids, match_centroids
+from cellbundles.metrics.segmentation import hausdorff
 
 from bundle_cli import run_monai_bundle, run_python
 
@@ -216,10 +217,11 @@ def test_evaluate_scores_the_written_outputs_against_the_annotation(tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_matches_centroids_in_um_of_the_input_grid(tmp_path):
+def test_evaluate_measures_distances_in_um_of_the_input_volume(tmp_path):
     """The shipped weights on the vendored GoNuclear crop (voxels 0.28 x 0.13 x 0.13 um): detection F1 within
-    3.28 um of the input volume, equal to matching the written centroids with the annotation's. On the grid scaled
-    to the nuclei the same radius meant 3.28 um of a 6.5 um nucleus (detection F1 0.667 instead of 0.753)."""
+    3.28 um of the input volume and the Hausdorff distances of the written mask, equal to the same measures of the
+    written files. On the grid scaled to the nuclei the radius meant 3.28 um of a 6.5 um nucleus (detection F1 0.667
+    instead of 0.753) and the Hausdorff distance was in um of that grid (7.62 instead of 3.37)."""
     gonuclear = REPO / "data" / "samples" / "gonuclear_ovule_3d"
     args = ["run", "--config_file", EVALUATE, "--bundle_root", ".", "--data_source", "datalist"]
     _monai_bundle(*args, "--dataset_dir", str(gonuclear), "--output_dir", str(tmp_path))
@@ -230,6 +232,9 @@ def test_evaluate_matches_centroids_in_um_of_the_input_grid(tmp_path):
     expected = match_centroids(instance_centroids(labels.astype(np.int64))[1], found, 3.28, spacing)
     assert metrics["val_detection_f1"] == pytest.approx(expected.f1, abs=1e-6)
     assert metrics["val_detection_recall"] == pytest.approx(expected.recall, abs=1e-6)
+    distances = hausdorff(labels > 0, read_image(tmp_path / "1135_mask.tif")[0] > 0, spacing=spacing)
+    assert metrics["val_hausdorff"] == pytest.approx(distances.hd, rel=1e-6)
+    assert metrics["val_hausdorff95"] == pytest.approx(distances.hd95, rel=1e-6)
 
 
 def test_evaluate_does_not_write_phantoms_into_a_folder_of_other_volumes(tmp_path):

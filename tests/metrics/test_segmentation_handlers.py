@@ -43,6 +43,31 @@ def test_hausdorff_metric_uses_the_spacing_per_axis():
         assert float(metric.aggregate()) == pytest.approx(expected)
 
 
+def test_hausdorff_metric_reads_each_volumes_voxel_size_from_the_affine():
+    """Two volumes of different voxel sizes passed one by one (as a MONAI handler passes a decollated batch): each
+    distance in its own um; a batch that mixes voxel sizes, or a plain tensor, is refused."""
+    from monai.data import MetaTensor
+
+    from cellbundles.metrics import HausdorffMetric
+
+    cube = np.zeros((1, 1, 8, 12, 12), dtype=np.int64)
+    cube[0, 0, 2:5, 3:7, 3:7] = 1
+    shifted = torch.as_tensor(np.roll(cube, 1, axis=2))  # one voxel along z
+    metric = HausdorffMetric(spacing="affine")
+    for z_size in (2.0, 3.0):
+        affine = torch.diag(torch.tensor([z_size, 0.5, 0.5, 1.0], dtype=torch.float64))
+        metric(y_pred=MetaTensor(shifted, affine=affine), y=torch.as_tensor(cube))
+    assert float(metric.aggregate()) == pytest.approx(2.5)
+    mixed = MetaTensor(torch.cat([shifted, shifted]), affine=torch.stack([torch.diag(torch.tensor([z, 0.5, 0.5, 1.0])) for z in (2.0, 3.0)]))
+    mixed.is_batch = True
+    with pytest.raises(ValueError, match="several voxel sizes"):
+        HausdorffMetric(spacing="affine")(y_pred=mixed, y=torch.as_tensor(np.concatenate([cube, cube])))
+    with pytest.raises(ValueError, match="MetaTensor"):
+        HausdorffMetric(spacing="affine")(y_pred=shifted, y=torch.as_tensor(cube))
+    with pytest.raises(ValueError, match="'affine'"):
+        HausdorffMetric(spacing="pixdim")
+
+
 def test_segmentation_metrics_agree_with_plain_functions_and_count_infinite_images():
     from cellbundles.metrics import DiceScoreMetric, HausdorffMetric
 

@@ -10,7 +10,8 @@ from monai.transforms import LoadImaged
 
 import cellbundles.io
 from cellbundles.io import TiffReader, read_image, write_image
-from cellbundles.transforms import SaveOutputsd, spacing_from_affine
+from cellbundles.transforms import SaveOutputsd
+from cellbundles.utils import spacing_from_affine
 from cellbundles.visualize import overlay_scale
 
 SPACING = (2.0, 0.5, 0.25)

@@ -130,7 +130,7 @@ class Hausdorff(IgniteMetricHandler):
 
     def __init__(
         self,
-        spacing: float | Sequence[float] | None = None,
+        spacing: float | Sequence[float] | str | None = None,
         percentile: int | None = None,
         metric_name: str = "hausdorff",
         output_transform: Callable = _identity,

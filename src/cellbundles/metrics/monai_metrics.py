@@ -30,6 +30,7 @@ from cellbundles.metrics.ctc import DetectionErrors, ctc_detection_errors, ctc_s
 from cellbundles.metrics.matching import MatchingResult, dsb_score, match_instances, object_overlap_prf
 from cellbundles.metrics.instance_iou import instance_boxes
 from cellbundles.metrics.segmentation import PIXEL_SCORES, dice, hausdorff, pixel_scores, rand_error
+from cellbundles.utils import spacing_from_affine
 
 __all__ = [
     "AveragePrecisionMetric",
@@ -241,7 +242,8 @@ class HausdorffMetric(LabelImageMetric):
     distance (NaN when there is none), ``"n_infinite"`` the number of images left out.
 
     Args:
-        spacing: voxel size per spatial axis (or one value for all); None means 1.
+        spacing: voxel size per spatial axis (or one value for all); None means 1; ``"affine"``: the voxel size of
+            the images of each call, read from ``y_pred``'s MetaTensor affine (volumes of different voxel sizes).
         percentile: None for the maximum surface distance, 95 for the 95th percentile (``hd95``).
         metric_name: ``"hausdorff"`` and/or ``"n_infinite"``.
     """
@@ -250,18 +252,40 @@ class HausdorffMetric(LabelImageMetric):
 
     def __init__(
         self,
-        spacing: float | Sequence[float] | None = None,
+        spacing: float | Sequence[float] | str | None = None,
         percentile: int | None = None,
         metric_name: str | Sequence[str] = "hausdorff",
     ) -> None:
         super().__init__(metric_name)
         if percentile not in (None, 95):
             raise ValueError(f"{type(self).__name__}: percentile must be None (maximum) or 95, got {percentile!r}.")
+        if isinstance(spacing, str) and spacing != "affine":
+            raise ValueError(f"{type(self).__name__}: spacing must be numbers, None or 'affine', got {spacing!r}.")
         self.spacing = spacing
         self.percentile = percentile
+        self._call_spacing = spacing
+
+    def _compute_tensor(self, y_pred: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.spacing == "affine":
+            self._call_spacing = self._spacing_of(y_pred)
+        return super()._compute_tensor(y_pred, y)
+
+    def _spacing_of(self, y_pred: torch.Tensor) -> tuple[float, ...]:
+        """The one voxel size of the ``(B, 1, *spatial)`` predictions, from their MetaTensor affine."""
+        affine = getattr(y_pred, "affine", None)
+        if affine is None:
+            raise ValueError(f"{type(self).__name__}: spacing 'affine' needs y_pred as a MetaTensor with an affine.")
+        size = y_pred.ndim - 1
+        spacings = {spacing_from_affine(matrix) for matrix in convert_to_numpy(affine).reshape(-1, size, size)}
+        if len(spacings) > 1:
+            raise ValueError(
+                f"{type(self).__name__}: one batch holds several voxel sizes {sorted(spacings)}; "
+                "pass the images one by one."
+            )
+        return spacings.pop()
 
     def _image_row(self, y_true: np.ndarray, y_pred: np.ndarray) -> Sequence[float]:
-        result = hausdorff(y_true, y_pred, spacing=self.spacing)
+        result = hausdorff(y_true, y_pred, spacing=self._call_spacing)
         distance = result.hd if self.percentile is None else result.hd95
         return (distance, 0.0) if np.isfinite(distance) else (0.0, 1.0)
 

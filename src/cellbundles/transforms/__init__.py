@@ -64,7 +64,7 @@ from .inputs import (
     StrictLoadImageD,
     StrictLoadImageDict,
 )
-from .outputs import SaveOutputsd, spacing_from_affine
+from .outputs import SaveOutputsd
 from .spacing import EnsureSpacingd, PointsToInputGridd, points_to_input_grid
 from .targets import (
     InstancesToBinary,
@@ -125,7 +125,6 @@ __all__ = [
     "PointsToInputGridd",
     "SaveOutputsd",
     "points_to_input_grid",
-    "spacing_from_affine",
     "AnnotationAvailabilityD",
     "AnnotationAvailabilityDict",
     "AnnotationAvailabilityd",

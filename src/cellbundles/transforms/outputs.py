@@ -18,16 +18,10 @@ from monai.transforms import MapTransform
 from monai.utils import convert_to_numpy
 
 from cellbundles.io import image_stem, write_centroids_csv, write_image
+from cellbundles.utils import spacing_from_affine
 from cellbundles.visualize import overlay_projection
 
-__all__ = ["SaveOutputsd", "spacing_from_affine"]
-
-
-def spacing_from_affine(affine: np.ndarray) -> tuple[float, ...]:
-    """Voxel size per array axis: the column norms of the affine's linear part."""
-    affine = np.asarray(affine, dtype=np.float64)
-    spatial_dims = affine.shape[0] - 1
-    return tuple(float(v) for v in np.linalg.norm(affine[:spatial_dims, :spatial_dims], axis=0))
+__all__ = ["SaveOutputsd"]
 
 
 class SaveOutputsd(MapTransform):

@@ -27,8 +27,8 @@ from scipy import ndimage
 from cellbundles.data import build_datalist, write_datalist
 from cellbundles.io import image_stem, read_image, write_image
 from cellbundles.synth import gan_phantom3d, paired_targets
+from cellbundles.utils import spacing_from_affine
 
-from .outputs import spacing_from_affine
 from .targets import seamed_foreground
 from .utils import describe
 

@@ -19,8 +19,8 @@ from monai.transforms import MapTransform
 from monai.utils import convert_to_numpy, ensure_tuple_rep
 
 from cellbundles.io import read_centroids_csv
+from cellbundles.utils import spacing_from_affine
 
-from .outputs import spacing_from_affine
 from .utils import describe
 
 __all__ = ["EnsureSpacingd", "PointsToInputGridd", "points_to_input_grid"]

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .spacing import spacing_array, to_numpy
+from .spacing import spacing_array, spacing_from_affine, to_numpy
 
-__all__ = ["spacing_array", "to_numpy"]
+__all__ = ["spacing_array", "spacing_from_affine", "to_numpy"]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["spacing_array", "to_numpy"]
+__all__ = ["spacing_array", "spacing_from_affine", "to_numpy"]
 
 
 def to_numpy(array: object) -> np.ndarray:
@@ -37,3 +37,10 @@ def spacing_array(spacing: Sequence[float] | float | None, spatial_dims: int, na
     if values.size not in (1, spatial_dims) or not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise ValueError(f"{name} must hold 1 or {spatial_dims} positive values, got {np.ravel(spacing).tolist()}.")
     return np.broadcast_to(values, (spatial_dims,)).copy()
+
+
+def spacing_from_affine(affine: np.ndarray) -> tuple[float, ...]:
+    """Voxel size per array axis: the column norms of the affine's linear part."""
+    affine = np.asarray(affine, dtype=np.float64)
+    spatial_dims = affine.shape[0] - 1
+    return tuple(float(v) for v in np.linalg.norm(affine[:spatial_dims, :spatial_dims], axis=0))
