@@ -40,7 +40,8 @@ def spacing_array(spacing: Sequence[float] | float | None, spatial_dims: int, na
 
 
 def spacing_from_affine(affine: np.ndarray) -> tuple[float, ...]:
-    """Voxel size per array axis: the column norms of the affine's linear part."""
+    """Voxel size per array axis: the column norms of the affine's linear part (MONAI's ``affine_to_spacing``,
+    which would import torch)."""
     affine = np.asarray(affine, dtype=np.float64)
     spatial_dims = affine.shape[0] - 1
     return tuple(float(v) for v in np.linalg.norm(affine[:spatial_dims, :spatial_dims], axis=0))
