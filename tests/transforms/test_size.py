@@ -64,6 +64,19 @@ def test_estimate_outside_the_trained_range_warns_with_the_file_name():
     assert kept["nucleus_diameter_um"] == 3.0  # a diameter already in the data is kept, no estimate
 
 
+def test_constant_image_gets_the_middle_of_the_trained_range(recwarn):
+    """A blank volume holds no nucleus to measure: not the estimator's smallest diameter (1.5 um), which would
+    enlarge it tenfold per axis, but the geometric middle of the trained range; without a range, the estimator's."""
+    blank = _meta(np.zeros((16, 48, 48), np.float32), (1.0, 0.5, 0.5))
+    out = EstimateDiameterd("image", trained_range_um=(8.0, 24.0))({"image": blank})
+    assert out["nucleus_diameter_um"] == pytest.approx(np.sqrt(8.0 * 24.0))
+    assert out["nucleus_diameter_um_source"] == "constant image"
+    assert not [w for w in recwarn if "outside the trained range" in str(w.message)]
+    assert EstimateDiameterd("image")({"image": blank})["nucleus_diameter_um"] == pytest.approx(1.5)
+    given = EstimateDiameterd("image", diameter=5.0, trained_range_um=(8.0, 24.0))({"image": blank})
+    assert given["nucleus_diameter_um"] == 5.0 and given["nucleus_diameter_um_source"] == "given"
+
+
 def test_bad_diameter_option():
     with pytest.raises(ValueError, match="nucleus_diameter_um"):
         EstimateDiameterd("image", diameter=-2.0)

@@ -22,7 +22,7 @@ from monai.utils import convert_to_numpy
 from cellbundles.io import validate_labels, validate_pair
 from cellbundles.io.reader import TiffReader
 
-from .utils import spatial_array
+from .utils import is_constant, spatial_array
 
 __all__ = [
     "CheckLabelsd",
@@ -143,8 +143,7 @@ class ReportInputd(MapTransform):
             sizes = " x ".join(f"{float(size):g}" for size in meta.get("spacing", ()))
             spacing = f"voxel size {sizes} um" if meta.get("spacing_known", False) else "no voxel size"
             logger.info(f"{source}: {_size(shape)} voxels of {meta.get('source_dtype', image.dtype)}, {spacing}.")
-            values = convert_to_numpy(image)
-            if values.size and values.min() == values.max():
+            if is_constant(image):
                 warnings.warn(f"{source}: constant image (every voxel has the same value): no nucleus to find.")
             spatial = tuple(image.shape[1:])
             if any(size < window for size, window in zip(spatial, self.roi_size)):

@@ -26,7 +26,7 @@ from monai.utils import TransformBackends, convert_to_numpy
 
 from cellbundles.postprocess import estimate_nucleus_diameter, median_diameter_um
 
-from .utils import as_instance_labels, describe, positive_diameter, resolve_spacing, spatial_array
+from .utils import as_instance_labels, describe, is_constant, positive_diameter, resolve_spacing, spatial_array
 
 __all__ = [
     "DIAMETER_KEY",
@@ -99,9 +99,12 @@ class EstimateDiameterd(MapTransform):
     Source, in order: a diameter already in the data (set by an earlier transform) is kept; the
     instance labels under ``label_key`` when the sample has them (their median equivalent diameter,
     training); ``diameter`` when it is a number; else (``"auto"``) the estimate of
-    :class:`EstimateDiameter`. The source is stored under ``diameter_key + "_source"`` (``"labels"``,
-    ``"given"`` or ``"estimated"``). An estimate outside ``trained_range_um`` gives a ``UserWarning``
-    naming the file and the value (the result may be poor; pass the diameter explicitly).
+    :class:`EstimateDiameter`, except for a constant image, which holds no nucleus to measure: it gets the
+    geometric middle of ``trained_range_um`` (the estimator's fallback, its smallest diameter, would enlarge
+    it up to tenfold per axis only to find nothing). The source is stored under ``diameter_key + "_source"``
+    (``"labels"``, ``"given"``, ``"estimated"`` or ``"constant image"``). An estimate outside
+    ``trained_range_um`` gives a ``UserWarning`` naming the file and the value (the result may be poor; pass
+    the diameter explicitly).
 
     Args:
         keys: key of the ``(1, [D,] H, W)`` image (one key: the sample has one diameter).
@@ -164,6 +167,8 @@ class EstimateDiameterd(MapTransform):
             diameter, source = self._from_labels(d, d[key], key), "labels"
             if diameter is None and self.diameter != "auto":
                 diameter, source = self.diameter, "given"
+            if diameter is None and self.trained_range_um is not None and is_constant(d[key]):
+                diameter, source = float(np.sqrt(np.prod(self.trained_range_um))), "constant image"
             if diameter is None:
                 diameter, source = self._estimate(d[key], key), "estimated"
             d[self.diameter_key] = float(diameter)

@@ -12,7 +12,7 @@ from monai.utils import convert_to_numpy
 
 from cellbundles.utils import spacing_array
 
-__all__ = ["as_instance_labels", "describe", "positive_diameter", "resolve_spacing", "spatial_array"]
+__all__ = ["as_instance_labels", "describe", "is_constant", "positive_diameter", "resolve_spacing", "spatial_array"]
 
 
 def describe(value: object, name: str) -> str:
@@ -47,6 +47,12 @@ def resolve_spacing(
             )
         spacing = convert_to_numpy(reference.pixdim)[:spatial_dims]
     return spacing_array(spacing, spatial_dims, name=f"spacing of {describe(reference, name)}")
+
+
+def is_constant(image: object) -> bool:
+    """Whether a non-empty array or tensor holds one value in every element (a blank image: no nucleus)."""
+    values = convert_to_numpy(image)
+    return bool(values.size) and bool(values.min() == values.max())
 
 
 def as_instance_labels(labels: np.ndarray, name: str = "instance labels") -> np.ndarray:
