@@ -97,8 +97,9 @@ class MCDropoutUncertaintyd(MapTransform):
         for key, radii_key, flag_key in self.key_iterator(d, self.radii_keys, self.flag_keys):
             image = d[key]
             spacing = resolve_spacing(image, self.spacing, image.ndim - 1, name=str(key))
-            own_spacing = None if isinstance(image, MetaTensor) else self.spacing
-            physical_spacing = resolve_spacing(image, own_spacing, image.ndim - 1, name=str(key))
+            physical_spacing = spacing
+            if isinstance(image, MetaTensor):  # the image's own voxel size, also where ``spacing`` is the network grid's
+                physical_spacing = resolve_spacing(image, None, image.ndim - 1, name=str(key))
             device = self.device or next(self.network.parameters()).device
             mc_inferer = MCDropoutInferer(
                 num_passes=self.num_passes,
