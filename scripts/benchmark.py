@@ -1110,6 +1110,7 @@ SHAPE_ARMS = {"gan": "M1 trained on GAN pairs", "raw": "M1 trained on raw phanto
 #: method -> (label, bundle, configs); the shape arms read their weights from ``<work>/runs/<method>``
 RECYCLEGAN_METHODS = {
     **{arm: (label, SHAPE_BUNDLE, ["inference.json"]) for arm, label in SHAPE_ARMS.items()},
+    "shape": ("nuclei_shape_3d (shipped)", SHAPE_BUNDLE, ["inference.json"]),
     "baseline": ("classical baseline (nuclei_segdet_3d baseline.json)", SEGDET_BUNDLE, ["inference.json", "baseline.json"]),
     "segdet": ("nuclei_segdet_3d (shipped)", SEGDET_BUNDLE, ["inference.json"]),
 }
