@@ -198,6 +198,33 @@ def test_train_resumes_from_the_latest_checkpoint(tiny_training, tmp_path):
 
 
 @pytest.mark.slow
+def test_distance_output_is_trained_and_seeds_the_instances(tiny_training, tmp_path):
+    """``--distance_output true``: the network gains the normalised-distance channel, training its loss term, and
+    inference takes the centroids from that channel's maxima: a distance head forced to 0 everywhere gives no
+    centroid, one forced to 1 gives centroids of peak value 1, spread over the volume."""
+    ckpt = tmp_path / "models"
+    _, log = _monai_bundle(
+        "run", "--config_file", TRAIN, "--bundle_root", ".", "--dataset_dir", str(tiny_training["data"]),
+        "--max_epochs", "1", *TINY_TRAINING, "--distance_output", "true",
+        "--ckpt_dir", str(ckpt), "--output_dir", str(tmp_path / "eval"),
+    )  # fmt: skip
+    assert "Got new best metric of val_detection_f1" in log
+    weights = torch.load(ckpt / "model.pt", map_location="cpu", weights_only=True)
+    last_weight, last_bias = "distance_head.2.conv.weight", "distance_head.2.conv.bias"  # its 1x1x1 convolution
+    assert weights[last_weight].shape == (1, 16, 1, 1, 1)
+    assert torch.count_nonzero(weights[last_bias]) == 1  # the distance loss reached the head (bias starts at 0)
+    rows = {}
+    for name, bias in (("empty", -20.0), ("full", 20.0)):
+        forced = {**weights, last_weight: torch.zeros_like(weights[last_weight]), last_bias: torch.tensor([bias])}
+        torch.save(forced, tmp_path / f"{name}.pt")
+        bundle = _copy_bundle(tmp_path / f"{name}.pt", tmp_path / f"bundle_{name}")
+        _infer(bundle, SAMPLE, tmp_path / name, "--distance_output", "true")
+        rows[name] = _read_rows(tmp_path / name / "1135_centroids.csv")[1]
+    assert rows["empty"] == [] and not read_image(tmp_path / "empty" / "1135_instances.tif")[0].any()
+    assert len(rows["full"]) > 5 and all(float(row["peak"]) == pytest.approx(1.0) for row in rows["full"])
+
+
+@pytest.mark.slow
 def test_evaluate_scores_the_written_outputs_against_the_annotation(tmp_path):
     """The shipped weights on the vendored QCANet embryo (``--data_source datalist``: its own images, no phantoms
     added): instance scores and Dice are those of the written instances and mask against the label file, on the

@@ -78,6 +78,29 @@ def test_masked_mean_equals_the_loss_of_the_annotated_samples_alone():
     torch.testing.assert_close(terms["density"], with_centroids["density"])
 
 
+def test_distance_term_is_the_binary_cross_entropy_of_the_annotated_samples():
+    prediction, target = make_batch(batch_size=3)
+    distance_logit = torch.randn(3, 1, 6, 8, 8)
+    prediction = torch.cat([prediction.detach(), distance_logit], dim=1).requires_grad_(True)
+    target["distance"] = torch.rand(3, 1, 6, 8, 8)
+    target["has_mask"] = torch.tensor([1.0, 0.0, 1.0])
+    loss_function = SegDetLoss(distance_weight=2.0)
+    terms = loss_function.components(prediction, target)
+    reference = F.binary_cross_entropy(torch.sigmoid(distance_logit[[0, 2]]), target["distance"][[0, 2]])
+    torch.testing.assert_close(terms["distance"], reference)
+    without = SegDetLoss().components(prediction[:, :3], target)
+    torch.testing.assert_close(loss_function(prediction, target), sum(without.values()) + 2 * reference)
+    loss_function(prediction, target).backward()
+    assert torch.count_nonzero(prediction.grad[1, 3]) == 0 and torch.count_nonzero(prediction.grad[0, 3]) > 0
+
+
+def test_distance_term_needs_the_distance_channel():
+    prediction, target = make_batch()
+    target["distance"] = torch.rand(2, 1, 6, 8, 8)
+    with pytest.raises(ValueError, match=r"expected input \(B, 4"):
+        SegDetLoss(distance_weight=1.0)(prediction, target)
+
+
 def test_weight_map_is_optional_and_scales_cross_entropy():
     prediction, target = make_batch()
     target.pop("weight")

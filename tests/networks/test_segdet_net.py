@@ -50,7 +50,9 @@ def test_two_channel_input_and_more_classes():
 
 
 @pytest.mark.parametrize("export", ["script", "trace"])
-@pytest.mark.parametrize("head", [{}, {"detection_input": "features", "detection_dilations": (1, 2, 4)}])
+@pytest.mark.parametrize(
+    "head", [{}, {"detection_input": "features", "detection_dilations": (1, 2, 4)}, {"distance_output": True}]
+)
 def test_torchscript_export_gives_identical_output(export, head, tmp_path):
     net = tiny_net(3, **head)
     example = torch.rand(1, 1, 16, 16, 16)
@@ -149,6 +151,24 @@ def test_detection_input_features_extends_the_paper_head():
     reference = paper(image).detach()
     assert torch.allclose(changed[:, :2], reference[:, :2])
     assert not torch.allclose(changed[:, 2:], reference[:, 2:])
+
+
+def test_distance_output_adds_one_channel_and_leaves_the_others():
+    """The distance channel comes last; the paper network's weights load (only the new head is missing) and
+    give the same segmentation and density; the split hands out the three parts."""
+    paper = tiny_net(3)
+    with_distance = tiny_net(3, distance_output=True)
+    missing = with_distance.load_state_dict(paper.state_dict(), strict=False).missing_keys
+    assert missing and all(key.startswith("distance_head.") for key in missing)
+    image = torch.rand(1, 1, 17, 16, 15)
+    with torch.no_grad():
+        output, reference = with_distance(image), paper(image)
+    assert output.shape == (1, 4, 17, 16, 15) and with_distance.out_channels == 4
+    torch.testing.assert_close(output[:, :3], reference)
+    seg, density, distance = split_segdet_output(output, distance_output=True)
+    assert seg.shape[1] == 2 and density.shape[1] == 1 and torch.equal(distance, output[:, 3:])
+    with pytest.raises(ValueError, match="distance"):
+        split_segdet_output(reference, distance_output=True)
 
 
 def test_conv_biases_start_at_zero():

@@ -13,6 +13,8 @@ from cellbundles.transforms import (
     InstancesFromDistanced,
     InstancesToDistanceTarget,
     InstancesToDistanceTargetd,
+    NormalisedDistanced,
+    SplitSegDetOutputd,
     contact_pixels,
 )
 
@@ -47,6 +49,29 @@ def test_target_gap_between_touching_nuclei():
     np.testing.assert_allclose(target[1], normalised_distance(labels[0]))
     # the gap splits the foreground into the two nuclei
     assert ndimage.label(target[0])[1] == 2 and ndimage.label(labels[0] > 0)[1] == 1
+
+
+def test_normalised_distance_is_physical_on_an_anisotropic_grid():
+    """A 7-voxel cube: the voxel one step above the centre is 3 voxels from the top face but, at a z step twice
+    the xy step, 6 um away, farther than the 4 um to the sides, so it is as deep as the centre."""
+    labels = np.zeros((1, 9, 9, 9), np.int32)
+    labels[0, 1:8, 1:8, 1:8] = 1
+    in_voxels = NormalisedDistanced("label")({"label": MetaTensor(torch.as_tensor(labels))})["distance"]
+    physical = NormalisedDistanced("label", spacing=(2.0, 1.0, 1.0))({"label": labels})["distance"]
+    assert isinstance(in_voxels, MetaTensor) and in_voxels.shape == (1, 9, 9, 9)
+    assert in_voxels[0, 4, 4, 4] == 1.0 and in_voxels[0, 5, 4, 4] == pytest.approx(0.75)
+    assert physical[0, 4, 4, 4] == 1.0 and physical[0, 5, 4, 4] == pytest.approx(1.0)
+    np.testing.assert_allclose(physical[0], normalised_distance(labels[0], spacing=(2.0, 1.0, 1.0)))
+    with pytest.raises(ValueError, match="spacing"):
+        NormalisedDistanced("label")({"label": labels})
+
+
+def test_split_segdet_output_gives_the_distance_as_a_probability():
+    output = torch.randn(4, 6, 8, 8)
+    d = SplitSegDetOutputd("pred", distance_keys="distance")({"pred": output})
+    torch.testing.assert_close(d["distance"], torch.sigmoid(output[3:]))
+    torch.testing.assert_close(d["density"], output[2:3])
+    assert "distance" not in SplitSegDetOutputd("pred")({"pred": output[:3]})
 
 
 def test_contact_pixels_ignore_background_edges():

@@ -82,6 +82,13 @@ class SegDetNet(nn.Module):
     ``[image, softmax(S)]``); the extra input channels come after the paper's ones, so weights of the
     paper's head load into the first ones.
 
+    Distance output (our addition, off by default): ``distance_output=True`` adds a head on the last decoder
+    level (two ``3x3x3`` convolutions of width ``2 * features[0]``, the second dilated by 2, then ``1x1x1``)
+    that predicts, as a logit, each nucleus voxel's distance to its own nucleus' boundary divided by that
+    nucleus' largest distance (:func:`cellbundles.postprocess.normalised_distance`, StarDist's
+    object probability). Unlike the density head it sees the whole U-Net's field of view, and it falls to zero
+    where two nuclei touch, so its maxima can seed one instance per nucleus.
+
     Parameter counts (3D, ``in_channels=1``, ``seg_channels=2``): 1.42 M with the default
     ``features=(16, 32, 64, 128)``, 0.355 M with ``(8, 16, 32, 64)``, 5.66 M with
     ``(32, 64, 128, 256)``, 22.6 M with ``(64, 128, 256, 512)``.
@@ -97,11 +104,13 @@ class SegDetNet(nn.Module):
         density_scale: divisor of the detection head's output, see above (1 = plain head).
         detection_dilations: dilation of each of the three detection convolutions, see above.
         detection_input: ``"segmentation"`` or ``"features"``, see above.
+        distance_output: add the normalised-distance channel, see above.
         norm: MONAI normalisation name or ``(name, args)``; the paper uses batch normalisation.
 
     Returns (``forward``):
         one tensor ``(B, seg_channels + 1, [D,] H, W)``: channels ``[S_0, ..., S_{k-1}, D]``, the
-        segmentation logits followed by the density. A single tensor is what MONAI's
+        segmentation logits followed by the density (with ``distance_output``, ``seg_channels + 2`` channels:
+        the distance logit last). A single tensor is what MONAI's
         sliding-window inference, ``SupervisedTrainer`` and TorchScript export handle best; use
         :func:`split_segdet_output` to take it apart.
 
@@ -122,6 +131,7 @@ class SegDetNet(nn.Module):
         density_scale: float = 1000.0,
         detection_dilations: Sequence[int] = (1, 1, 1),
         detection_input: str = "segmentation",
+        distance_output: bool = False,
         norm: str | tuple = "batch",
     ) -> None:
         super().__init__()
@@ -148,7 +158,8 @@ class SegDetNet(nn.Module):
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
         self.seg_channels = seg_channels
-        self.out_channels = seg_channels + 1
+        self.distance_output = bool(distance_output)
+        self.out_channels = seg_channels + 1 + int(self.distance_output)
         self.size_divisor = 2**3
 
         f0, f1, f2, f3 = features
@@ -166,6 +177,15 @@ class SegDetNet(nn.Module):
         self.up0 = _up_conv(spatial_dims, f1, f0)
         self.decoder0 = _double_conv(spatial_dims, 2 * f0, f0, norm)
         self.segmentation_head = Convolution(spatial_dims, f0, seg_channels, kernel_size=1, conv_only=True)
+        self.distance_head = nn.Identity()
+        if self.distance_output:
+            self.distance_head = nn.Sequential(
+                *(
+                    Convolution(spatial_dims, c_in, c_out, kernel_size=3, dilation=d, act="relu", norm=norm, bias=False)
+                    for c_in, c_out, d in ((f0, 2 * f0, 1), (2 * f0, 2 * f0, 2))
+                ),
+                Convolution(spatial_dims, 2 * f0, 1, kernel_size=1, conv_only=True),
+            )
 
         self.detection_input = detection_input
         head_inputs = in_channels + seg_channels + (f0 if detection_input == "features" else 0)
@@ -194,7 +214,8 @@ class SegDetNet(nn.Module):
         """Segmentation logits and density of ``x`` ``(B, in_channels, [D,] H, W)``.
 
         Returns:
-            ``(B, seg_channels + 1, [D,] H, W)``: logits ``S`` then density ``D`` on the last channel.
+            ``(B, out_channels, [D,] H, W)``: logits ``S``, density ``D`` and, with ``distance_output``, the
+            distance logit.
         """
         spatial_shape = list(x.shape[2:])
         pads = divisible_padding(spatial_shape, self.size_divisor)
@@ -215,26 +236,31 @@ class SegDetNet(nn.Module):
             head_inputs.append(d0)
         detection_input = torch.cat(head_inputs, dim=1)
         density = self.density_activation(self.detection_head(detection_input)) / self.density_scale
-        return crop_spatial(torch.cat([seg_logits, density], dim=1), spatial_shape)
+        outputs = [seg_logits, density]
+        if self.distance_output:
+            outputs.append(self.distance_head(d0))
+        return crop_spatial(torch.cat(outputs, dim=1), spatial_shape)
 
 
 def split_segdet_output(
-    output: torch.Tensor, seg_channels: int = 2, channel_dim: int = 1
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split a :class:`SegDetNet` output into segmentation logits and density.
+    output: torch.Tensor, seg_channels: int = 2, channel_dim: int = 1, distance_output: bool = False
+) -> tuple[torch.Tensor, ...]:
+    """Split a :class:`SegDetNet` output into segmentation logits, density and (optionally) distance logit.
 
     Args:
-        output: ``(B, seg_channels + 1, [D,] H, W)``, or ``(seg_channels + 1, [D,] H, W)`` with
-            ``channel_dim=0`` (a decollated item).
+        output: ``(B, C, [D,] H, W)``, or ``(C, [D,] H, W)`` with ``channel_dim=0`` (a decollated item), with
+            ``C = seg_channels + 1`` (``+ 1`` with ``distance_output``).
         seg_channels: number of segmentation channels in front of the density channel.
         channel_dim: the channel axis.
+        distance_output: the output has the distance channel of ``SegDetNet(distance_output=True)``.
 
     Returns:
-        ``(seg_logits, density)`` with ``seg_channels`` and 1 channels.
+        ``(seg_logits, density)`` with ``seg_channels`` and 1 channels, and the 1-channel distance logit
+        with ``distance_output``.
     """
-    if output.shape[channel_dim] != seg_channels + 1:
-        raise ValueError(
-            f"expected {seg_channels + 1} channels (segmentation logits + density) on dim {channel_dim}, "
-            f"got shape {tuple(output.shape)}."
-        )
-    return output.narrow(channel_dim, 0, seg_channels), output.narrow(channel_dim, seg_channels, 1)
+    channels = seg_channels + 1 + int(distance_output)
+    if output.shape[channel_dim] != channels:
+        what = "segmentation logits + density" + (" + distance" if distance_output else "")
+        raise ValueError(f"expected {channels} channels ({what}) on dim {channel_dim}, got {tuple(output.shape)}.")
+    parts = (output.narrow(channel_dim, 0, seg_channels), output.narrow(channel_dim, seg_channels, 1))
+    return (*parts, output.narrow(channel_dim, seg_channels + 1, 1)) if distance_output else parts

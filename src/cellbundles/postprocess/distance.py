@@ -10,10 +10,12 @@ negated predicted distance, as the best DSB2018 entries seeded their watersheds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import ndimage
 
-from cellbundles.utils import to_numpy
+from cellbundles.utils import spacing_array, to_numpy
 
 from .semantic import remove_small_instances
 from .watershed import watershed_from_markers
@@ -21,13 +23,14 @@ from .watershed import watershed_from_markers
 __all__ = ["instances_from_distance", "normalised_distance"]
 
 
-def normalised_distance(labels: np.ndarray) -> np.ndarray:
+def normalised_distance(labels: np.ndarray, spacing: Sequence[float] | float | None = None) -> np.ndarray:
     """Distance of each object pixel to the nearest pixel outside its own object, divided by the object's maximum.
 
     Touching objects are apart: the boundary between two labels counts as outside for both.
 
     Args:
         labels: ``([D,] H, W)`` non-negative integer instance labels, 0 background.
+        spacing: pixel spacing per axis, so that the distance is physical on anisotropic grids; None: pixels.
 
     Returns:
         float32 map of the shape of ``labels``, in (0, 1] inside objects (1 at each object's deepest
@@ -36,13 +39,14 @@ def normalised_distance(labels: np.ndarray) -> np.ndarray:
     labels = to_numpy(labels)
     if not np.issubdtype(labels.dtype, np.integer) or (labels.size and labels.min() < 0):
         raise ValueError(f"labels must be non-negative integers, got dtype {labels.dtype}.")
+    sampling = None if spacing is None else spacing_array(spacing, labels.ndim)
     distance = np.zeros(labels.shape, dtype=np.float32)
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:
             continue
         padded_box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
         inside = np.pad(labels[padded_box] == index, 1)
-        object_distance = ndimage.distance_transform_edt(inside)[(slice(1, -1),) * labels.ndim]
+        object_distance = ndimage.distance_transform_edt(inside, sampling=sampling)[(slice(1, -1),) * labels.ndim]
         object_distance /= object_distance.max()
         target = distance[padded_box]
         target[labels[padded_box] == index] = object_distance[labels[padded_box] == index]

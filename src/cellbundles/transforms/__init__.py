@@ -51,6 +51,9 @@ from .distance import (
     InstancesToDistanceTargetd,
     InstancesToDistanceTargetD,
     InstancesToDistanceTargetDict,
+    NormalisedDistanced,
+    NormalisedDistanceD,
+    NormalisedDistanceDict,
 )
 from .intensity import INVERT_MODES, ToSingleChannel, ToSingleChanneld, ToSingleChannelD, ToSingleChannelDict
 from .inputs import (
@@ -158,6 +161,9 @@ __all__ = [
     "InstancesToDistanceTargetD",
     "InstancesToDistanceTargetDict",
     "InstancesToDistanceTargetd",
+    "NormalisedDistanceD",
+    "NormalisedDistanceDict",
+    "NormalisedDistanced",
     "InstancesFromBinaryD",
     "InstancesFromBinaryDict",
     "InstancesFromBinaryd",

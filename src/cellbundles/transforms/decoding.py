@@ -89,10 +89,14 @@ def _nucleus_probability(value: NdarrayOrTensor, key: Hashable, probabilities: b
 class SplitSegDetOutputd(MapTransform):
     """Split a decollated ``SegDetNet`` output ``(seg_channels + 1, [D,] H, W)`` into logits and density.
 
+    With ``distance_keys`` the output also holds the distance logit of ``SegDetNet(distance_output=True)``
+    (``seg_channels + 2`` channels); it is stored as the sigmoid, the predicted normalised distance in [0, 1].
+
     Args:
         keys: keys of the network outputs.
         seg_keys: output keys of the ``(seg_channels, [D,] H, W)`` segmentation logits.
         density_keys: output keys of the ``(1, [D,] H, W)`` densities.
+        distance_keys: output keys of the ``(1, [D,] H, W)`` normalised distances; None: no distance channel.
         seg_channels: number of segmentation channels.
         allow_missing_keys: skip missing keys.
     """
@@ -102,18 +106,25 @@ class SplitSegDetOutputd(MapTransform):
         keys: KeysCollection = "pred",
         seg_keys: KeysCollection = "seg",
         density_keys: KeysCollection = "density",
+        distance_keys: KeysCollection | None = None,
         seg_channels: int = 2,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.seg_keys = ensure_tuple_rep(seg_keys, len(self.keys))
         self.density_keys = ensure_tuple_rep(density_keys, len(self.keys))
+        self.distance_keys = ensure_tuple_rep(distance_keys, len(self.keys))
         self.seg_channels = seg_channels
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
-        for key, seg_key, density_key in self.key_iterator(d, self.seg_keys, self.density_keys):
-            d[seg_key], d[density_key] = split_segdet_output(torch.as_tensor(d[key]), self.seg_channels, channel_dim=0)
+        for key, seg_key, density_key, distance_key in self.key_iterator(
+            d, self.seg_keys, self.density_keys, self.distance_keys
+        ):
+            parts = split_segdet_output(torch.as_tensor(d[key]), self.seg_channels, 0, distance_key is not None)
+            d[seg_key], d[density_key] = parts[:2]
+            if distance_key is not None:
+                d[distance_key] = torch.sigmoid(parts[2])
         return d
 
 
@@ -260,11 +271,13 @@ class SeededWatershedd(MapTransform):
         threshold: foreground probability threshold.
         spacing: voxel spacing for the distance transform; None: the ``pixdim`` of the input MetaTensor.
         unseeded: ``"label"`` or ``"drop"`` for foreground components without a seed.
-        flood: ``"mask_distance"`` or ``"seed_distance"``, the landscape flooded from the seeds.
+        flood: ``"mask_distance"``, ``"seed_distance"`` or ``"height"``, the landscape flooded from the seeds.
         logits_key: with ``"seed_distance"``, key of the ``(C, [D,] H, W)`` segmentation logits whose nucleus
             probability (channel 1 of their softmax) moves the split between touching nuclei to the dip of the
             probability between them; None: the distance to the seeds alone.
         probability_weight: the distance (units of ``spacing``) added where that probability is 0.
+        height_key: with ``"height"``, key of the ``(1, [D,] H, W)`` map whose negation is flooded (for example the
+            normalised distance of :class:`SplitSegDetOutputd`).
         allow_missing_keys: skip missing keys.
     """
 
@@ -279,6 +292,7 @@ class SeededWatershedd(MapTransform):
         flood: str = "mask_distance",
         logits_key: str | None = None,
         probability_weight: float = 0.0,
+        height_key: str | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
@@ -290,9 +304,11 @@ class SeededWatershedd(MapTransform):
         self.flood = flood
         self.logits_key = logits_key
         self.probability_weight = probability_weight
+        self.height_key = height_key
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
+        height = None if self.flood != "height" else _single_channel(d[self.height_key], self.height_key)
         probability = None
         if self.logits_key is not None and self.probability_weight > 0:
             probability = _nucleus_probability(d[self.logits_key], self.logits_key, probabilities=False)
@@ -300,7 +316,7 @@ class SeededWatershedd(MapTransform):
             foreground = _single_channel(d[key], key)
             spacing = resolve_spacing(d[key], self.spacing, foreground.ndim, name=str(key))
             labels = seeded_watershed(foreground, d[self.seeds_key], self.threshold, spacing, self.unseeded, self.flood,
-                                      probability, self.probability_weight)  # fmt: skip
+                                      probability, self.probability_weight, height)  # fmt: skip
             d[instance_key] = convert_to_dst_type(labels[None], d[key], dtype=np.int32)[0]
         return d
 

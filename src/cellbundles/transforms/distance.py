@@ -3,6 +3,8 @@
 - :class:`InstancesToDistanceTarget`: instance labels -> ``(2, H, W)`` target: foreground class (optionally
   with a gap along the seams of touching nuclei) and the normalised distance to each nucleus' own boundary
   (:func:`cellbundles.postprocess.normalised_distance`).
+- :class:`NormalisedDistanced`: instance labels -> ``(1, [D,] H, W)`` normalised distance alone (the target of
+  ``SegDetNet``'s distance output), in physical units on anisotropic grids.
 - :class:`InstancesFromDistanced`: instance labels from the network's ``(3, H, W)`` logits (two foreground
   classes, one distance logit), by the distance-seeded watershed or by the seeds' own pipelines on the
   foreground alone (connected components, seed 002; distance-transform split of touching nuclei).
@@ -10,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -21,7 +23,7 @@ from monai.utils import TransformBackends, convert_to_dst_type, convert_to_numpy
 from cellbundles.postprocess import grow_instances, instances_from_binary, instances_from_distance, normalised_distance
 
 from .targets import seamed_foreground
-from .utils import as_instance_labels, describe
+from .utils import as_instance_labels, describe, resolve_spacing
 
 __all__ = [
     "INSTANCE_METHODS",
@@ -32,6 +34,9 @@ __all__ = [
     "InstancesToDistanceTargetD",
     "InstancesToDistanceTargetDict",
     "InstancesToDistanceTargetd",
+    "NormalisedDistanceD",
+    "NormalisedDistanceDict",
+    "NormalisedDistanced",
 ]
 
 INSTANCE_METHODS = ("distance", "split", "components")
@@ -87,6 +92,41 @@ class InstancesToDistanceTargetd(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             d[key] = self.converter(d[key])
+        return d
+
+
+class NormalisedDistanced(MapTransform):
+    """Normalised distance (:func:`cellbundles.postprocess.normalised_distance`) of channel-first instance labels.
+
+    Args:
+        keys: keys of the ``(1, [D,] H, W)`` instance labels.
+        output_keys: output keys of the ``(1, [D,] H, W)`` float32 distances in [0, 1] (type and metadata of
+            the labels).
+        spacing: voxel spacing for the distance; None: the ``pixdim`` of the labels (a MetaTensor).
+        allow_missing_keys: skip missing keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        output_keys: KeysCollection = "distance",
+        spacing: Sequence[float] | float | None = None,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.output_keys = ensure_tuple_rep(output_keys, len(self.keys))
+        self.spacing = spacing
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key, output_key in self.key_iterator(d, self.output_keys):
+            name = describe(d[key], f"instance labels {key!r}")
+            labels = as_instance_labels(convert_to_numpy(d[key]), name)
+            if labels.ndim < 3 or labels.shape[0] != 1:
+                raise ValueError(f"{name} must have shape (1, [D,] H, W), got {labels.shape}.")
+            spacing = resolve_spacing(d[key], self.spacing, labels.ndim - 1)
+            distance = normalised_distance(labels[0], spacing)[None]
+            d[output_key] = convert_to_dst_type(distance, d[key], dtype=np.float32)[0]
         return d
 
 
@@ -176,3 +216,4 @@ class InstancesFromDistanced(MapTransform):
 
 InstancesToDistanceTargetD = InstancesToDistanceTargetDict = InstancesToDistanceTargetd
 InstancesFromDistanceD = InstancesFromDistanceDict = InstancesFromDistanced
+NormalisedDistanceD = NormalisedDistanceDict = NormalisedDistanced
