@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage
 
 from cellbundles.io import read_labels
-from cellbundles.postprocess import normalised_distance, seeded_watershed
+from cellbundles.postprocess import seeded_watershed
 from cellbundles.transforms import CentroidsFromLabels
 
 
@@ -118,18 +118,3 @@ def test_probability_needs_seed_distance_and_the_shape_of_the_mask():
         seeded_watershed(mask, seeds, probability=np.ones((6, 6)), probability_weight=1.0)
     with pytest.raises(ValueError, match="shape"):
         seeded_watershed(mask, seeds, flood="seed_distance", probability=np.ones((5, 6)), probability_weight=1.0)
-
-
-def test_height_flood_splits_at_the_valley_of_a_predicted_distance():
-    """The same large and small nucleus: flooding the negated normalised distance of the two nuclei splits them
-    exactly at their contact, where the bisector of the seeds does not."""
-    truth = np.zeros((10, 40), np.int32)
-    truth[2:8, 2:24], truth[2:8, 24:36] = 1, 2
-    seeds = np.array([[5, 12], [5, 30]])
-    split = seeded_watershed(truth > 0, seeds, flood="height", height=normalised_distance(truth))
-    assert np.array_equal(split, truth)
-    assert not np.array_equal(seeded_watershed(truth > 0, seeds, flood="seed_distance"), truth)
-    with pytest.raises(ValueError, match="height"):
-        seeded_watershed(truth > 0, seeds, flood="height")
-    with pytest.raises(ValueError, match="height"):
-        seeded_watershed(truth > 0, seeds, height=normalised_distance(truth))

@@ -106,18 +106,6 @@ def test_seeded_watershed_moves_the_split_to_the_seam_of_the_logits():
         SeededWatershedd(**common, logits_key="mask", probability_weight=8.0)(data)
 
 
-def test_seeded_watershed_floods_a_height_map():
-    """The same two nuclei without the seam, the split given by a height map instead: its valley at x 24."""
-    mask = np.zeros((1, 8, 12, 48), np.float32)
-    mask[0, 2:6, 2:10, 10:40] = 1
-    height = mask.copy()
-    height[..., 24] = 0.2
-    data = {"mask": MetaTensor(torch.as_tensor(mask), affine=AFFINE), "height": height, "seeds": np.array([[4, 6, 19], [4, 6, 36]])}
-    split = SeededWatershedd("mask", seeds_key="seeds", flood="height", height_key="height", unseeded="drop")(data)
-    split = np.asarray(split["instances"])[0]
-    assert (split[2:6, 2:10, 10:24] == 1).all() and (split[2:6, 2:10, 25:40] == 2).all()
-
-
 def test_grow_instances_gives_back_the_seam_inside_the_mask():
     """A network trained with ``gap_width`` leaves a low-probability seam between touching nuclei: the
     instances grow back over it, and the mask takes the grown voxels in, so instances stay inside it."""

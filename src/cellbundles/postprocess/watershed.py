@@ -13,9 +13,9 @@ from cellbundles.utils import spacing_array, to_numpy
 __all__ = ["FLOOD_MODES", "seeded_watershed", "watershed_from_markers"]
 
 _UNSEEDED_MODES = ("label", "drop")
-FLOOD_MODES = ("mask_distance", "seed_distance", "height")
-"""Landscapes :func:`seeded_watershed` floods: the negated distance to the mask border, the distance to the
-nearest seed, or a given height map negated (such as a predicted distance to the nucleus boundary)."""
+FLOOD_MODES = ("mask_distance", "seed_distance")
+"""Landscapes :func:`seeded_watershed` floods: the negated distance to the mask border, or the distance to the
+nearest seed."""
 
 
 def seeded_watershed(
@@ -27,7 +27,6 @@ def seeded_watershed(
     flood: str = "mask_distance",
     probability: np.ndarray | None = None,
     probability_weight: float = 0.0,
-    height: np.ndarray | None = None,
 ) -> np.ndarray:
     """Split a foreground mask into one instance per seed with a marker-controlled watershed.
 
@@ -40,8 +39,7 @@ def seeded_watershed(
     ``probability`` map and a ``probability_weight`` ``w``, the landscape is the distance to the nearest seed
     plus ``w * (1 - probability)``: the split between touching nuclei moves from the bisector of their seeds
     to the dip of the nucleus probability between them (the seam that a network trained with a background
-    gap between touching nuclei draws). ``flood="height"`` floods the negated ``height`` map instead, so that
-    the split follows the valleys of, for example, a network's predicted distance to the nucleus boundary. The
+    gap between touching nuclei draws). The
     instance of seed ``i`` (row ``i`` of ``seeds``) gets label ``i + 1``. A seed outside the volume
     or outside the mask makes no instance (its label is absent). Foreground connected components
     that contain no seed are handled by ``unseeded``: ``"label"`` (default) gives each one its own
@@ -57,7 +55,6 @@ def seeded_watershed(
         flood: ``"mask_distance"`` or ``"seed_distance"``, see above.
         probability: ``([D,] H, W)`` nucleus probability in [0, 1] for ``"seed_distance"``; None: distance alone.
         probability_weight: the distance (units of ``spacing``) added where the probability is 0.
-        height: ``([D,] H, W)`` map whose negation ``flood="height"`` floods (required there, unused otherwise).
 
     Returns:
         int32 instance labels of the shape of ``foreground``, 0 background.
@@ -66,8 +63,6 @@ def seeded_watershed(
         raise ValueError(f"flood must be one of {FLOOD_MODES}, got {flood!r}.")
     if probability is not None and flood != "seed_distance":
         raise ValueError(f"a probability map is used by flood='seed_distance' only, got flood={flood!r}.")
-    if (height is None) == (flood == "height"):
-        raise ValueError(f"a height map is needed by, and only used by, flood='height'; got flood={flood!r}.")
     foreground = to_numpy(foreground)
     if foreground.ndim not in (2, 3):
         raise ValueError(f"foreground must be a 2D or 3D array without channel axis, got shape {foreground.shape}.")
@@ -89,8 +84,6 @@ def seeded_watershed(
             if probability.shape != mask.shape:
                 raise ValueError(f"probability must have the foreground's shape {mask.shape}, got {probability.shape}.")
             relief += probability_weight * (1.0 - np.clip(probability, 0.0, 1.0))
-    elif flood == "height":
-        relief = -to_numpy(height).astype(np.float64)
     return watershed_from_markers(mask, markers, spacing, unseeded, first_unseeded_label=len(seeds) + 1, relief=relief)
 
 

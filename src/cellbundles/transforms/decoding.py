@@ -271,13 +271,11 @@ class SeededWatershedd(MapTransform):
         threshold: foreground probability threshold.
         spacing: voxel spacing for the distance transform; None: the ``pixdim`` of the input MetaTensor.
         unseeded: ``"label"`` or ``"drop"`` for foreground components without a seed.
-        flood: ``"mask_distance"``, ``"seed_distance"`` or ``"height"``, the landscape flooded from the seeds.
+        flood: ``"mask_distance"`` or ``"seed_distance"``, the landscape flooded from the seeds.
         logits_key: with ``"seed_distance"``, key of the ``(C, [D,] H, W)`` segmentation logits whose nucleus
             probability (channel 1 of their softmax) moves the split between touching nuclei to the dip of the
             probability between them; None: the distance to the seeds alone.
         probability_weight: the distance (units of ``spacing``) added where that probability is 0.
-        height_key: with ``"height"``, key of the ``(1, [D,] H, W)`` map whose negation is flooded (for example the
-            normalised distance of :class:`SplitSegDetOutputd`).
         allow_missing_keys: skip missing keys.
     """
 
@@ -292,7 +290,6 @@ class SeededWatershedd(MapTransform):
         flood: str = "mask_distance",
         logits_key: str | None = None,
         probability_weight: float = 0.0,
-        height_key: str | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
@@ -304,11 +301,9 @@ class SeededWatershedd(MapTransform):
         self.flood = flood
         self.logits_key = logits_key
         self.probability_weight = probability_weight
-        self.height_key = height_key
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
-        height = None if self.flood != "height" else _single_channel(d[self.height_key], self.height_key)
         probability = None
         if self.logits_key is not None and self.probability_weight > 0:
             probability = _nucleus_probability(d[self.logits_key], self.logits_key, probabilities=False)
@@ -316,7 +311,7 @@ class SeededWatershedd(MapTransform):
             foreground = _single_channel(d[key], key)
             spacing = resolve_spacing(d[key], self.spacing, foreground.ndim, name=str(key))
             labels = seeded_watershed(foreground, d[self.seeds_key], self.threshold, spacing, self.unseeded, self.flood,
-                                      probability, self.probability_weight, height)  # fmt: skip
+                                      probability, self.probability_weight)  # fmt: skip
             d[instance_key] = convert_to_dst_type(labels[None], d[key], dtype=np.int32)[0]
         return d
 
