@@ -632,12 +632,15 @@ def robustness_section(args: argparse.Namespace) -> tuple[dict, str]:
         datasets[name] = (folder, "phantoms, seeds never used in training")
     datasets.update(_real_datasets(args, work))
     results: dict = {"quick": args.quick, "volumes_per_setting": n_volumes, "medium": {k: list(v) if isinstance(v, tuple) else v for k, v in ROBUSTNESS_MEDIUM.items()}, "rows": {}}  # fmt: skip
+    results.update(segdet_ckpt_dir=str(args.segdet_ckpt_dir or "shipped"), segdet_overrides=args.segdet_overrides)
+    network_options = {**args.segdet_overrides, **({"ckpt_dir": str(args.segdet_ckpt_dir)} if args.segdet_ckpt_dir else {})}
     for name, (folder, provenance) in datasets.items():
         row = {"provenance": provenance, "diameter_error": _diameter_errors(folder)}
         for method, configs in ROBUSTNESS_METHODS.items():
             output_dir = work / "out" / f"{len(results['rows']):02d}_{method.replace(' ', '_')}"
-            seconds = run_bundle(SEGDET_BUNDLE, configs, {"dataset_dir": str(folder / "images"), "output_dir": str(output_dir)},
-                                 log_file=output_dir.with_suffix(".log"))  # fmt: skip
+            overrides = {"dataset_dir": str(folder / "images"), "output_dir": str(output_dir)}
+            overrides.update(network_options if method == "nuclei_segdet_3d" else {})
+            seconds = run_bundle(SEGDET_BUNDLE, configs, overrides, log_file=output_dir.with_suffix(".log"))
             row[method] = {**_aggregate(_score_folder(folder, output_dir)), "seconds": round(seconds, 1)}
             print(f"{name} / {method}: {row[method]['mean']}", flush=True)
         results["rows"][name] = row
@@ -676,8 +679,11 @@ def draw_robustness(results: dict, path: Path) -> None:
 
 def _robustness_markdown(results: dict) -> str:
     methods = list(ROBUSTNESS_METHODS)
+    weights = "Shipped `nuclei_segdet_3d` weights"
+    if results.get("segdet_ckpt_dir", "shipped") != "shipped" or results.get("segdet_overrides"):
+        weights = f"`nuclei_segdet_3d` (weights: {results['segdet_ckpt_dir']}; overrides: {results['segdet_overrides']})"
     lines = [
-        "Shipped `nuclei_segdet_3d` weights run as a user runs them (`inference.json`, `--nucleus_diameter_um auto`)",
+        f"{weights} run as a user runs them (`inference.json`, `--nucleus_diameter_um auto`)",
         "beside the classical baseline (`baseline.json`: threshold + distance-transform watershed, the same diameter",
         f"estimate). Phantoms: `nuclei3d_random` with one factor changed at a time from the medium setting {results['medium']},",
         f"{results['volumes_per_setting']} volume(s) each, seeds never used in training. Each cell: mean / worst volume",
@@ -708,6 +714,10 @@ def add_robustness_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=50_000, help="base seed of the phantoms (training phantoms use 0-999 and 5000-5007)")
     parser.add_argument("--segdet_data", type=Path, default=None,
                         help="folder written by scripts/prepare_segdet_data.py: its test volumes are scored")  # fmt: skip
+    parser.add_argument("--segdet-ckpt-dir", type=Path, default=None,
+                        help="folder with the model.pt of nuclei_segdet_3d to measure (default: the shipped weights)")  # fmt: skip
+    parser.add_argument("--segdet-overrides", type=json.loads, default={}, metavar="JSON",
+                        help="overrides of the network method's inference.json, e.g. '{\"distance_output\": true}'")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

@@ -70,3 +70,28 @@ def test_robustness_figure(benchmark, tmp_path):
             for name in ("size small", "BBBC050")}  # fmt: skip
     benchmark.draw_robustness({"rows": rows}, tmp_path / "figures" / "robustness.png")
     assert (tmp_path / "figures" / "robustness.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_other_weights_and_overrides_reach_the_network_runs_and_the_report(benchmark, monkeypatch, tmp_path):
+    """``--segdet-ckpt-dir`` and ``--segdet-overrides`` measure a candidate: they reach the network's runs only (the
+    classical baseline stays as it is), and the report says which weights and overrides it measured."""
+    import cellbundles.synth.dataset
+
+    calls = []
+    monkeypatch.setattr(cellbundles.synth.dataset, "write_dataset", lambda *args, **kwargs: None)
+    monkeypatch.setattr(benchmark, "run_bundle", lambda bundle, configs, overrides, log_file: calls.append((configs, overrides)) or 1.0)
+    monkeypatch.setattr(benchmark, "_diameter_errors", lambda folder: {"scale_space": 0.1, "mask": 0.2})
+    scores = [{"volume": "v", "instance_f1": 0.5, "centroid_f1": 0.6, "dice": 0.7, "count_error": 0.1}]
+    monkeypatch.setattr(benchmark, "_score_folder", lambda folder, output_dir: scores)
+    parser = benchmark.argparse.ArgumentParser()
+    benchmark.add_robustness_arguments(parser)
+    args = parser.parse_args(["--segdet-ckpt-dir", str(tmp_path / "candidate"), "--segdet-overrides", '{"distance_output": true}'])
+    args.quick, args.output_dir, args.report_name = True, tmp_path / "benchmarks", "robustness_candidate"
+    results, markdown = benchmark.robustness_section(args)
+    network = [overrides for configs, overrides in calls if configs == benchmark.ROBUSTNESS_METHODS["nuclei_segdet_3d"]]
+    baseline = [overrides for configs, overrides in calls if configs == benchmark.ROBUSTNESS_METHODS["classical baseline"]]
+    assert len(network) == len(baseline) == 2  # the two settings of a quick run
+    assert all(o["ckpt_dir"] == str(tmp_path / "candidate") and o["distance_output"] is True for o in network)
+    assert not any("ckpt_dir" in o or "distance_output" in o for o in baseline)
+    assert f"weights: {tmp_path / 'candidate'}" in markdown and "Shipped" not in markdown
+    assert results["segdet_overrides"] == {"distance_output": True}
