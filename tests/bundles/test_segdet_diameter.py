@@ -1,7 +1,8 @@
 """Size-aware inference of ``nuclei_segdet_3d`` with the shipped weights, run as users run it
 (``python -m monai.bundle run`` from the repository root): anisotropic volumes whose nuclei are twice and half
 the training size (``reference_diameter_um``) are counted right with the diameter given and estimated, every
-output comes back on the input grid, and a volume outside the trained size range gets a warning naming it."""
+output comes back on the input grid, a volume outside the trained size range gets a warning naming it, and a
+diameter that would enlarge a volume beyond memory is refused (both 3D bundles)."""
 
 from __future__ import annotations
 
@@ -90,4 +91,21 @@ def test_a_bad_diameter_option_is_a_clear_error(volumes, tmp_path):
     )  # fmt: skip
     assert code != 0
     assert "nucleus_diameter_um must be a positive number of micrometres, got -3" in log
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.tif"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bundle", ["nuclei_segdet_3d", "nuclei_shape_3d"])
+def test_a_diameter_that_would_enlarge_the_volume_beyond_memory_is_refused(volumes, tmp_path, bundle):
+    """At 0.1 um the 24 x 80 x 80 volume would be resampled to about 4 G voxels: the default ``max_scaled_voxels``
+    (100 M) of both 3D bundles refuses it before the network runs, naming the file, and nothing is written."""
+    root = Path("bundles") / bundle
+    code, log = run_monai_bundle(
+        "run", "--config_file", f"{root}/configs/inference.json", "--bundle_root", str(root),
+        "--dataset_dir", str(volumes["half"]["dir"]),
+        "--output_dir", str(tmp_path / "out"), "--nucleus_diameter_um", "0.1", cwd=REPO, check=False,
+    )  # fmt: skip
+    assert code != 0
+    last = log.strip().splitlines()[-1]
+    assert "half.tif" in last and "0.10 um (given)" in last and "--max_scaled_voxels" in last
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.tif"))

@@ -102,6 +102,23 @@ def test_scale_to_diameter_and_back():
         ScaleToDiameterd("image", model_spacing=(1, 1, 1), reference_diameter_um=0)
 
 
+def test_scale_to_diameter_refuses_an_enlargement_beyond_max_voxels():
+    """A diameter of 3.25 um enlarges the 24 x 64 x 64 volume to 58 x 127 x 127 (935 k voxels): with a limit of 500 k
+    voxels that is refused before resampling, naming the file, the diameter and its source; a grid within the limit,
+    one smaller than the input, or no limit at all pass."""
+    image = _meta(np.zeros((24, 64, 64), np.float32), (1.0, 0.5, 0.5), filename="/data/stack.tif")
+    options = dict(model_spacing=(0.8, 0.5, 0.5), reference_diameter_um=6.5)
+    limited = ScaleToDiameterd("image", max_voxels=500_000, **options)
+    sample = {"image": image, "nucleus_diameter_um": 3.25, "nucleus_diameter_um_source": "estimated"}
+    with pytest.raises(ValueError, match=r"/data/stack.tif.*3.25 um \(estimated\).*58 x 127 x 127.*--nucleus_diameter_um"):
+        limited(sample)
+    assert tuple(ScaleToDiameterd("image", **options)(sample)["image"].shape) == (1, 58, 127, 127)
+    assert tuple(ScaleToDiameterd("image", max_voxels=10**6, **options)(sample)["image"].shape) == (1, 58, 127, 127)
+    assert tuple(limited({"image": image, "nucleus_diameter_um": 13.0})["image"].shape) == (1, 15, 32, 32)
+    tiny_limit = ScaleToDiameterd("image", max_voxels=10, **options)  # a grid smaller than the input always passes
+    assert tuple(tiny_limit({"image": image, "nucleus_diameter_um": 13.0})["image"].shape) == (1, 15, 32, 32)
+
+
 def test_central_crop_keeps_the_planes_and_bounds_the_voxels():
     from cellbundles.transforms.size import central_crop
 

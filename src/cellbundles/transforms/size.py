@@ -182,11 +182,16 @@ class ScaleToDiameterd(Spacingd):
     Invertible like ``Spacingd`` (``Invertd`` maps outputs back to the input grid). Without a diameter
     in the sample the target spacing is ``model_spacing``.
 
+    A diameter far below the truth (a wrong estimate, a typo) enlarges the volume by its cube: with ``max_voxels``
+    a resampled grid larger than both the input and ``max_voxels`` is refused before any memory is taken, with a
+    ``ValueError`` that names the file, the diameter, its source and the size it would have had.
+
     Args:
         keys: keys to resample.
         model_spacing: the network's training spacing, array order.
         reference_diameter_um: nucleus diameter of the training data on that grid.
         diameter_key: key of the sample's diameter (:class:`EstimateDiameterd`).
+        max_voxels: largest enlarged grid accepted, in voxels; None: no limit.
         kwargs: further ``Spacingd`` arguments (``mode``, ``allow_missing_keys``, ...).
     """
 
@@ -196,16 +201,37 @@ class ScaleToDiameterd(Spacingd):
         model_spacing: Sequence[float],
         reference_diameter_um: float,
         diameter_key: str = DIAMETER_KEY,
+        max_voxels: int | None = None,
         **kwargs,
     ) -> None:
         super().__init__(keys, pixdim=model_spacing, **kwargs)
         self.model_spacing = np.asarray(model_spacing, dtype=np.float64)
         self.reference_diameter_um = positive_diameter(reference_diameter_um, "reference_diameter_um")
         self.diameter_key = diameter_key
+        self.max_voxels = max_voxels
+
+    def _check_size(self, data: Mapping[Hashable, MetaTensor], target_spacing: np.ndarray) -> None:
+        """Refuse an enlargement beyond ``max_voxels`` (see the class docstring)."""
+        for key in self.key_iterator(dict(data)):
+            image = data[key]
+            shape = np.asarray(image.shape[1:], dtype=np.float64)
+            spacing = resolve_spacing(image, None, len(shape), str(key))
+            # the extent between the first and the last voxel centre is kept, as Spacingd does
+            new_shape = np.floor((shape - 1) * spacing / target_spacing[: len(shape)] + 1).astype(np.int64)
+            if new_shape.prod() > max(self.max_voxels, shape.prod()):
+                diameter, source = data.get(self.diameter_key), data.get(self.diameter_key + "_source", "given")
+                raise ValueError(
+                    f"{describe(image, str(key))}: at a nucleus diameter of {diameter:.2f} um ({source}) it would be "
+                    f"resampled to {' x '.join(map(str, new_shape))} = {new_shape.prod():,} voxels, more than "
+                    f"max_scaled_voxels ({self.max_voxels:,}): give the nuclei's real diameter with "
+                    "--nucleus_diameter_um, or raise --max_scaled_voxels if this machine has the memory."
+                )
 
     def __call__(self, data: Mapping[Hashable, MetaTensor], lazy: bool | None = None) -> dict[Hashable, MetaTensor]:
         factor = float(data.get(self.diameter_key) or self.reference_diameter_um) / self.reference_diameter_um
         self.spacing_transform.pixdim = self.model_spacing * factor
+        if self.max_voxels is not None and data.get(self.diameter_key) is not None:
+            self._check_size(data, self.spacing_transform.pixdim)
         return super().__call__(data, lazy=lazy)
 
 
