@@ -109,3 +109,12 @@ def test_a_diameter_that_would_enlarge_the_volume_beyond_memory_is_refused(volum
     last = log.strip().splitlines()[-1]
     assert "half.tif" in last and "0.10 um (given)" in last and "--max_scaled_voxels" in last
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.tif"))
+
+
+@pytest.mark.slow
+def test_an_off_option_spelt_false_on_the_command_line_stays_off(volumes, tmp_path):
+    """``--distance_output false`` reaches the config as the string "false"; read through ``as_flag`` it keeps the
+    shipped network (with the string taken as true, the shipped weights would not fit the network)."""
+    record, _ = _infer(volumes["half"]["dir"], tmp_path / "out", "--nucleus_diameter_um",
+                       f"{volumes['half']['diameter']:.3f}", "--distance_output", "false")  # fmt: skip
+    assert record["n_centroids"] == volumes["half"]["n"]

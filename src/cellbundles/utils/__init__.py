@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .flags import as_flag
 from .spacing import spacing_array, spacing_from_affine, to_numpy
 
-__all__ = ["spacing_array", "spacing_from_affine", "to_numpy"]
+__all__ = ["as_flag", "spacing_array", "spacing_from_affine", "to_numpy"]
