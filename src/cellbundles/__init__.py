@@ -22,6 +22,7 @@ _SUBMODULES = (
     "postprocess",
     "synth",
     "transforms",
+    "utils",
     "visualize",
 )
 
