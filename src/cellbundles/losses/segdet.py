@@ -9,6 +9,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.losses import DiceLoss
 
+from cellbundles.networks.segdet import split_segdet_output
+
 __all__ = ["SegDetLoss"]
 
 
@@ -137,8 +139,8 @@ class SegDetLoss(nn.Module):
         channels = self.seg_channels + 1 + int(self.distance_weight > 0)
         if input.ndim < 3 or input.shape[1] != channels:
             raise ValueError(f"expected input (B, {channels}, ...), got shape {tuple(input.shape)}.")
-        seg_logits = input[:, : self.seg_channels]
-        density = input[:, self.seg_channels : self.seg_channels + 1]
+        with_distance = self.distance_weight > 0
+        seg_logits, density, *distance_logit = split_segdet_output(input, self.seg_channels, 1, with_distance)
         zero = input.new_zeros(())
         terms = {"dice": zero, "ce": zero, "density": zero, "distance": zero}
 
@@ -163,9 +165,8 @@ class SegDetLoss(nn.Module):
 
         if self.distance_weight > 0:
             distance_target = self._required(target, self.distance_key, "distance", input)
-            distance_logit = input[:, self.seg_channels + 1 :]
-            distance_target = distance_target.to(distance_logit)
-            bce = F.binary_cross_entropy_with_logits(distance_logit, distance_target, reduction="none")
+            distance_target = distance_target.to(distance_logit[0])
+            bce = F.binary_cross_entropy_with_logits(distance_logit[0], distance_target, reduction="none")
             per_sample = bce.reshape(input.shape[0], -1).mean(dim=1)
             terms["distance"] = self._masked_mean(per_sample, self._flags(target, self.has_mask_key, input))
         return terms

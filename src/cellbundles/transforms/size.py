@@ -212,7 +212,7 @@ class ScaleToDiameterd(Spacingd):
 
     def _check_size(self, data: Mapping[Hashable, MetaTensor], target_spacing: np.ndarray) -> None:
         """Refuse an enlargement beyond ``max_voxels`` (see the class docstring)."""
-        for key in self.key_iterator(dict(data)):
+        for key in self.key_iterator(data):
             image = data[key]
             shape = np.asarray(image.shape[1:], dtype=np.float64)
             spacing = resolve_spacing(image, None, len(shape), str(key))
