@@ -224,6 +224,25 @@ def test_distance_output_is_trained_and_seeds_the_instances(tiny_training, tmp_p
     assert len(rows["full"]) > 5 and all(float(row["peak"]) == pytest.approx(1.0) for row in rows["full"])
 
 
+@pytest.mark.parametrize("distance_output", [False, True])
+def test_distance_target_is_built_only_for_the_distance_head(tiny_training, distance_output):
+    """The training samples carry the normalised-distance target (and count it in ``has_mask``) only when the
+    distance head is on; otherwise no distance map is computed, cached or carried through the random transforms."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLE / TRAIN))
+    parser.update({"bundle_root": str(BUNDLE), "dataset_dir": str(tiny_training["data"]), "phantoms#n": 3})
+    parser.update({"phantoms#shape": [32, 64, 64], "patch_size": [16, 32, 32], "samples_per_volume": 1})
+    parser.update({"distance_output": "true" if distance_output else "false"})
+    sample = parser.get_parsed_content("train#dataset")[0][0]
+    assert set(sample) >= {"image", "label_binary", "weight", "density", "has_mask", "has_centroids"}
+    assert ("distance" in sample) == distance_output
+    if distance_output:
+        assert sample["distance"].shape == sample["label_binary"].shape == (1, 16, 32, 32)
+        assert 0.0 <= float(sample["distance"].min()) and float(sample["distance"].max()) <= 1.0
+
+
 @pytest.mark.slow
 def test_evaluate_scores_the_written_outputs_against_the_annotation(tmp_path):
     """The shipped weights on the vendored QCANet embryo (``--data_source datalist``: its own images, no phantoms
