@@ -136,11 +136,11 @@ class SegDetLoss(nn.Module):
                 "SegDetLoss needs a mapping target (label, weight, density and flags), "
                 f"got {type(target).__name__}; see cellbundles.engines.PrepareBatchTargetDict."
             )
-        channels = self.seg_channels + 1 + int(self.distance_weight > 0)
+        with_distance = self.distance_weight > 0
+        channels = self.seg_channels + 1 + int(with_distance)
         if input.ndim < 3 or input.shape[1] != channels:
             raise ValueError(f"expected input (B, {channels}, ...), got shape {tuple(input.shape)}.")
-        with_distance = self.distance_weight > 0
-        seg_logits, density, *distance_logit = split_segdet_output(input, self.seg_channels, 1, with_distance)
+        seg_logits, density, *distance = split_segdet_output(input, self.seg_channels, 1, with_distance)
         zero = input.new_zeros(())
         terms = {"dice": zero, "ce": zero, "density": zero, "distance": zero}
 
@@ -163,10 +163,10 @@ class SegDetLoss(nn.Module):
             per_sample = (density - density_target).abs().reshape(input.shape[0], -1).mean(dim=1)
             terms["density"] = self._masked_mean(per_sample, has_centroids)
 
-        if self.distance_weight > 0:
-            distance_target = self._required(target, self.distance_key, "distance", input)
-            distance_target = distance_target.to(distance_logit[0])
-            bce = F.binary_cross_entropy_with_logits(distance_logit[0], distance_target, reduction="none")
+        if with_distance:
+            distance_logit = distance[0]
+            distance_target = self._required(target, self.distance_key, "distance", input).to(distance_logit)
+            bce = F.binary_cross_entropy_with_logits(distance_logit, distance_target, reduction="none")
             per_sample = bce.reshape(input.shape[0], -1).mean(dim=1)
             terms["distance"] = self._masked_mean(per_sample, self._flags(target, self.has_mask_key, input))
         return terms

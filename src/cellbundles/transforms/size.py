@@ -21,6 +21,7 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 from monai.config import KeysCollection, NdarrayOrTensor
 from monai.data import MetaTensor
+from monai.data.utils import compute_shape_offset, zoom_affine
 from monai.transforms import MapTransform, Spacingd, Transform
 from monai.utils import TransformBackends, convert_to_numpy
 
@@ -214,15 +215,15 @@ class ScaleToDiameterd(Spacingd):
         """Refuse an enlargement beyond ``max_voxels`` (see the class docstring)."""
         for key in self.key_iterator(data):
             image = data[key]
-            shape = np.asarray(image.shape[1:], dtype=np.float64)
-            spacing = resolve_spacing(image, None, len(shape), str(key))
-            # the extent between the first and the last voxel centre is kept, as Spacingd does
-            new_shape = np.floor((shape - 1) * spacing / target_spacing[: len(shape)] + 1).astype(np.int64)
-            if new_shape.prod() > max(self.max_voxels, shape.prod()):
+            shape = image.shape[1:]
+            affine = convert_to_numpy(image.affine, wrap_sequence=True)
+            resampled = zoom_affine(affine, target_spacing[: len(shape)], diagonal=self.spacing_transform.diagonal)
+            new_shape = compute_shape_offset(shape, affine, resampled, self.spacing_transform.scale_extent)[0]
+            if np.prod(new_shape) > max(self.max_voxels, np.prod(shape)):
                 diameter, source = data.get(self.diameter_key), data.get(self.diameter_key + "_source", "given")
                 raise ValueError(
                     f"{describe(image, str(key))}: at a nucleus diameter of {diameter:.2f} um ({source}) it would be "
-                    f"resampled to {' x '.join(map(str, new_shape))} = {new_shape.prod():,} voxels, more than "
+                    f"resampled to {' x '.join(map(str, new_shape))} = {np.prod(new_shape):,} voxels, more than "
                     f"max_scaled_voxels ({self.max_voxels:,}): give the nuclei's real diameter with "
                     "--nucleus_diameter_um, or raise --max_scaled_voxels if this machine has the memory."
                 )
