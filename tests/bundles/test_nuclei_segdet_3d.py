@@ -200,8 +200,9 @@ def test_train_resumes_from_the_latest_checkpoint(tiny_training, tmp_path):
 @pytest.mark.slow
 def test_distance_output_is_trained_and_seeds_the_instances(tiny_training, tmp_path):
     """``--distance_output true``: the network gains the normalised-distance channel, training its loss term, and
-    inference takes the centroids from that channel's maxima: a distance head forced to 0 everywhere gives no
-    centroid, one forced to 1 gives centroids of peak value 1, spread over the volume."""
+    inference takes the centroids from that channel's maxima where the density supports them: a distance head
+    forced to 0 everywhere gives no centroid, one forced to 1 gives centroids of peak value 1 spread over the volume
+    when the density head is forced high too, and none when it is forced to 0."""
     ckpt = tmp_path / "models"
     _, log = _monai_bundle(
         "run", "--config_file", TRAIN, "--bundle_root", ".", "--dataset_dir", str(tiny_training["data"]),
@@ -213,15 +214,18 @@ def test_distance_output_is_trained_and_seeds_the_instances(tiny_training, tmp_p
     last_weight, last_bias = "distance_head.2.conv.weight", "distance_head.2.conv.bias"  # its 1x1x1 convolution
     assert weights[last_weight].shape == (1, 16, 1, 1, 1)
     assert torch.count_nonzero(weights[last_bias]) == 1  # the distance loss reached the head (bias starts at 0)
+    density_weight, density_bias = "detection_head.3.conv.weight", "detection_head.3.conv.bias"  # softplus(20) / 1000
     rows = {}
-    for name, bias in (("empty", -20.0), ("full", 20.0)):
-        forced = {**weights, last_weight: torch.zeros_like(weights[last_weight]), last_bias: torch.tensor([bias])}
+    for name, distance, density in (("empty", -20.0, 20.0), ("full", 20.0, 20.0), ("unsupported", 20.0, -20.0)):
+        forced = {**weights, last_weight: torch.zeros_like(weights[last_weight]), last_bias: torch.tensor([distance])}
+        forced.update({density_weight: torch.zeros_like(weights[density_weight]), density_bias: torch.tensor([density])})
         torch.save(forced, tmp_path / f"{name}.pt")
         bundle = _copy_bundle(tmp_path / f"{name}.pt", tmp_path / f"bundle_{name}")
         _infer(bundle, SAMPLE, tmp_path / name, "--distance_output", "true")
         rows[name] = _read_rows(tmp_path / name / "1135_centroids.csv")[1]
     assert rows["empty"] == [] and not read_image(tmp_path / "empty" / "1135_instances.tif")[0].any()
     assert len(rows["full"]) > 5 and all(float(row["peak"]) == pytest.approx(1.0) for row in rows["full"])
+    assert rows["unsupported"] == []
 
 
 @pytest.mark.parametrize("distance_output", [False, True])

@@ -87,6 +87,25 @@ def test_post_processing_chain_gives_mask_centroids_count_and_instances():
         assert instances[0][tuple(centre)] == row
 
 
+def test_density_peaks_keeps_only_the_peaks_a_second_map_supports():
+    """Three maxima of a distance map; the density marks a nucleus centre at two of them (the third is a second
+    maximum inside one large nucleus): with ``support_key`` only those two are seeds, with their own values."""
+    distance, density = np.zeros((1, 8, 30, 30)), np.zeros((1, 8, 30, 30))
+    for (z, y, x), value in (((4, 5, 5), 0.9), ((4, 5, 20), 0.8), ((4, 22, 12), 0.7)):
+        distance[0, z, y, x] = value
+    density[0, 4, 4:7, 4:7] = 0.01  # around the first maximum
+    density[0, 4, 22, 12] = 0.002  # just above the support threshold
+    data = {"distance": distance, "density": density}
+    common = {"keys": "distance", "threshold": 0.4, "min_distance_um": 3.0, "spacing": (1.0, 0.5, 0.5)}
+    everything = DensityPeaksd(**common)(data)
+    assert {tuple(c) for c in everything["centroids"].tolist()} == {(4, 5, 5), (4, 5, 20), (4, 22, 12)}
+    supported = DensityPeaksd(**common, support_key="density", support_threshold=0.0015)(data)
+    assert supported["centroids"].tolist() == [[4, 5, 5], [4, 22, 12]]
+    np.testing.assert_allclose(supported["peak_values"], [0.9, 0.7])
+    with pytest.raises(ValueError, match="'density' has shape .* not the same grid"):
+        DensityPeaksd(**common, support_key="density")({"distance": distance, "density": density[:, :4]})
+
+
 def test_seeded_watershed_moves_the_split_to_the_seam_of_the_logits():
     """Nuclei at x 10-23 and 26-39 with a seam at x 24 and 25, seeds at x 19 and 36: the bisector (x 27.5) gives
     x 26 and 27 of the second nucleus to the first; with ``logits_key`` the split follows the low-probability

@@ -199,6 +199,11 @@ class DensityPeaksd(MapTransform):
         centroid_keys: output keys of the ``(N, D)`` int64 peak coordinates (voxels, array axis order).
         value_keys: output keys of the ``(N,)`` peak values; None: not stored.
         spacing: voxel spacing; None: the ``pixdim`` of the density MetaTensor.
+        support_key: key of a second ``(1, [D,] H, W)`` map on the same grid; a peak (found and
+            separated as above) is kept only where this map is above ``support_threshold``. ``nuclei_segdet_3d``
+            keeps the maxima of its distance map only where the density marks a nucleus centre too.
+            None: every peak is kept.
+        support_threshold: see ``support_key`` (exclusive).
         allow_missing_keys: skip missing keys.
     """
 
@@ -210,6 +215,8 @@ class DensityPeaksd(MapTransform):
         centroid_keys: KeysCollection = "centroids",
         value_keys: KeysCollection | None = "peak_values",
         spacing: Sequence[float] | float | None = None,
+        support_key: str | None = None,
+        support_threshold: float = 0.0,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
@@ -218,6 +225,8 @@ class DensityPeaksd(MapTransform):
         self.threshold = threshold
         self.min_distance_um = min_distance_um
         self.spacing = spacing
+        self.support_key = support_key
+        self.support_threshold = support_threshold
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
@@ -225,6 +234,12 @@ class DensityPeaksd(MapTransform):
             density = _single_channel(d[key], key)
             spacing = resolve_spacing(d[key], self.spacing, density.ndim, name=str(key))
             coords, values = find_density_peaks(density, self.threshold, self.min_distance_um, spacing)
+            if self.support_key is not None:
+                support = _single_channel(d[self.support_key], self.support_key)
+                if support.shape != density.shape:
+                    raise ValueError(f"{self.support_key!r} has shape {support.shape}, {key!r} {density.shape}: not the same grid.")
+                supported = support[tuple(coords.T)] > self.support_threshold
+                coords, values = coords[supported], values[supported]
             d[centroid_key] = coords
             if value_key is not None:
                 d[value_key] = values
