@@ -237,7 +237,9 @@ class DensityPeaksd(MapTransform):
             if self.support_key is not None:
                 support = _single_channel(d[self.support_key], self.support_key)
                 if support.shape != density.shape:
-                    raise ValueError(f"{self.support_key!r} has shape {support.shape}, {key!r} {density.shape}: not the same grid.")
+                    raise ValueError(
+                        f"{self.support_key!r} has shape {support.shape}, {key!r} {density.shape}: not the same grid."
+                    )
                 supported = support[tuple(coords.T)] > self.support_threshold
                 coords, values = coords[supported], values[supported]
             d[centroid_key] = coords
