@@ -79,3 +79,15 @@ def test_count_from_density_within_region():
     assert count_from_density(density, region) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="region shape"):
         count_from_density(density, region[:2])
+
+
+def test_region_keeps_the_separated_peaks_inside_it():
+    """Peaks at x 5, 8 and 20: x 8 (the highest) suppresses x 5 and stays a suppressor when the region leaves it out."""
+    density = np.zeros((1, 30))
+    density[0, [5, 8, 20]] = [0.5, 1.0, 0.6]
+    region = np.ones((1, 30), dtype=bool)
+    region[0, 8] = False
+    coords, values = find_density_peaks(density, threshold=0.0, min_distance_um=4.0, region=region)
+    assert as_set(coords) == {(0, 20)} and values.tolist() == [0.6]
+    with pytest.raises(ValueError, match="region shape"):
+        find_density_peaks(density, threshold=0.0, min_distance_um=4.0, region=region[:, :10])

@@ -35,6 +35,7 @@ def find_density_peaks(
     threshold: float,
     min_distance_um: float,
     spacing: Sequence[float] | float | None = None,
+    region: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Local maxima of a density map above ``threshold``, at least ``min_distance_um`` apart.
 
@@ -49,6 +50,9 @@ def find_density_peaks(
         threshold: minimum peak value (exclusive).
         min_distance_um: minimum distance between peaks in the units of ``spacing``.
         spacing: voxel spacing per axis in array order; None: voxel units.
+        region: optional boolean mask of the same shape: of the separated peaks, only those inside it are
+            kept (``nuclei_segdet_3d`` keeps the maxima of its distance map only where its density marks a
+            nucleus centre too). A peak outside it still suppresses its neighbours.
 
     Returns:
         ``(coords, values)``: ``(N, D)`` int64 voxel coordinates and ``(N,)`` float64 peak values,
@@ -67,6 +71,11 @@ def find_density_peaks(
     order = np.argsort(-values, kind="stable")
     coords, values = coords[order], values[order]
     keep = _suppress_close(coords * scale, float(min_distance_um))
+    if region is not None:
+        region = to_numpy(region).astype(bool)
+        if region.shape != density.shape:
+            raise ValueError(f"region shape {region.shape} differs from density shape {density.shape}.")
+        keep &= region[tuple(coords.T)]
     return coords[keep].astype(np.int64), values[keep]
 
 

@@ -200,9 +200,8 @@ class DensityPeaksd(MapTransform):
         value_keys: output keys of the ``(N,)`` peak values; None: not stored.
         spacing: voxel spacing; None: the ``pixdim`` of the density MetaTensor.
         support_key: key of a second ``(1, [D,] H, W)`` map on the same grid; a peak (found and
-            separated as above) is kept only where this map is above ``support_threshold``. ``nuclei_segdet_3d``
-            keeps the maxima of its distance map only where the density marks a nucleus centre too.
-            None: every peak is kept.
+            separated as above) is kept only where this map is above ``support_threshold`` (the ``region`` of
+            :func:`~cellbundles.postprocess.find_density_peaks`). None: every peak is kept.
         support_threshold: see ``support_key`` (exclusive).
         allow_missing_keys: skip missing keys.
     """
@@ -233,15 +232,15 @@ class DensityPeaksd(MapTransform):
         for key, centroid_key, value_key in self.key_iterator(d, self.centroid_keys, self.value_keys):
             density = _single_channel(d[key], key)
             spacing = resolve_spacing(d[key], self.spacing, density.ndim, name=str(key))
-            coords, values = find_density_peaks(density, self.threshold, self.min_distance_um, spacing)
+            region = None
             if self.support_key is not None:
                 support = _single_channel(d[self.support_key], self.support_key)
                 if support.shape != density.shape:
                     raise ValueError(
                         f"{self.support_key!r} has shape {support.shape}, {key!r} {density.shape}: not the same grid."
                     )
-                supported = support[tuple(coords.T)] > self.support_threshold
-                coords, values = coords[supported], values[supported]
+                region = support > self.support_threshold
+            coords, values = find_density_peaks(density, self.threshold, self.min_distance_um, spacing, region)
             d[centroid_key] = coords
             if value_key is not None:
                 d[value_key] = values
