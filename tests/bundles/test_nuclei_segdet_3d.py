@@ -229,6 +229,21 @@ def test_distance_output_is_trained_and_seeds_the_instances(tiny_training, tmp_p
 
 
 @pytest.mark.parametrize("distance_output", [False, True])
+def test_dropout_passes_look_for_the_peaks_the_seeds_come_from(distance_output):
+    """``--mc_dropout_samples``: each pass looks for peaks in the last output channel (the density, or the distance map
+    when the head is on) with the threshold of the seeds they are compared with, not the density's in both cases."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLE / INFERENCE))
+    parser.update({"bundle_root": str(BUNDLE), "mc_dropout_samples": 2, "distance_output": distance_output})
+    seeds, passes = parser.get_parsed_content("segdet_postprocessing")[3], parser.get_parsed_content("uncertainty")[0]
+    expected = parser["distance_seed_threshold"] if distance_output else parser["peak_threshold"]
+    assert passes.threshold == seeds.threshold == expected
+    assert passes.density_channel == -1 and passes.network.distance_output == distance_output
+
+
+@pytest.mark.parametrize("distance_output", [False, True])
 def test_distance_target_is_built_only_for_the_distance_head(tiny_training, distance_output):
     """The training samples carry the normalised-distance target (and count it in ``has_mask``) only when the
     distance head is on; otherwise no distance map is computed, cached or carried through the random transforms."""
