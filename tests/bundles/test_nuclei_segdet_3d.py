@@ -601,18 +601,25 @@ def test_mask_step_thresholds_the_nucleus_probability_at_mask_threshold(config):
 
 
 @pytest.mark.parametrize("config", ["configs/inference.json", "configs/train.json"])
-def test_sliding_window_pads_a_small_volume_by_replicating_its_border(config):
-    """A volume smaller than the window must not sit in zeros (the GoNuclear crops were lost that way):
-    a network that answers the mean of its whole window sees only the volume's own value."""
+def test_a_volume_smaller_than_the_window_is_extended_by_its_mirror_image(config):
+    """A volume smaller than the window must not sit in zeros (the GoNuclear crops were lost that way) nor in its
+    last slice repeated (a nucleus cut by a face became a rod): the window sees the volume mirrored at its faces,
+    also where the volume is thinner than half the window, and the output is the volume's own grid. Inference and
+    the validation / evaluate.json (train.json's ``validate#inferer``) run the same way."""
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
     parser.read_config(BUNDLE / config)
     inferer = parser.get_parsed_content("inferer" if "inference" in config else "validate#inferer")
-    volume = torch.full((1, 1, 8, 16, 16), 3.0)
-    output = inferer(volume, lambda patch: torch.ones_like(patch) * patch.mean(dim=(2, 3, 4), keepdim=True))
+    volume = torch.arange(8.0).reshape(1, 1, 8, 1, 1).expand(1, 1, 8, 5, 16).clone()  # 5 < 64 / 2 in y
+    windows = []
+    output = inferer(volume, lambda patch: windows.append(patch.clone()) or patch)
     assert output.shape == volume.shape
-    assert torch.allclose(output, volume)
+    torch.testing.assert_close(output, volume)
+    assert [tuple(w.shape) for w in windows] == [(1, 1, 32, 64, 64)]
+    column = windows[0][0, 0, :, 0, 0]  # z: 12 mirrored slices (reflected twice), the 8 of the volume, 12 mirrored
+    before, after = [2, 3, 4, 5, 6, 7, 6, 5, 4, 3, 2, 1], [6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5]
+    assert column.tolist() == [*before, *range(8), *after]
 
 
 def test_training_target_has_a_seam_between_touching_nuclei_and_inference_grows_it_back():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .detection import DetectionInferer, PrepareDetectionBatch, zoom_for_diameter
 from .dihedral_tta import DihedralTTAInferer, dihedral_transforms
 from .mc_dropout import MCDropoutInferer
+from .mirror_pad import MirrorPadInferer
 from .prepare_batch import PrepareBatchTargetDict
 from .recyclegan import RecycleGANImageSaver, RecycleGANTrainer
 from .history import TrainingHistoryHandler, read_history
@@ -16,6 +17,7 @@ __all__ = [
     "DihedralTTAInferer",
     "MCDropoutInferer",
     "MetricsJSONHandler",
+    "MirrorPadInferer",
     "OutputSummaryHandler",
     "PrepareDetectionBatch",
     "PrepareBatchTargetDict",
