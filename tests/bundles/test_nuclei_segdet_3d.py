@@ -283,7 +283,8 @@ def test_evaluate_scores_the_written_outputs_against_the_annotation(tmp_path):
 
 @pytest.mark.slow
 def test_evaluate_measures_distances_in_um_of_the_input_volume(tmp_path):
-    """The shipped weights on the vendored GoNuclear crop (voxels 0.28 x 0.13 x 0.13 um): detection F1 within
+    """The shipped weights on the vendored GoNuclear crop (voxels 0.28 x 0.13 x 0.13 um), as inference.json runs them:
+    detection F1 within
     3.28 um of the input volume and the Hausdorff distances of the written mask, equal to the same measures of the
     written files. On the grid scaled to the nuclei the radius meant 3.28 um of a 6.5 um nucleus (detection F1 0.667
     instead of 0.753) and the Hausdorff distance was in um of that grid (7.62 instead of 3.37)."""
@@ -300,6 +301,13 @@ def test_evaluate_measures_distances_in_um_of_the_input_volume(tmp_path):
     distances = hausdorff(labels > 0, read_image(tmp_path / "1135_mask.tif")[0] > 0, spacing=spacing)
     assert metrics["val_hausdorff"] == pytest.approx(distances.hd, rel=1e-6)
     assert metrics["val_hausdorff95"] == pytest.approx(distances.hd95, rel=1e-6)
+    # what a user gets: the diameter estimated from the image (not from the labels, as training does), so
+    # evaluate.json writes the very instances of inference.json (at the labels' diameter: instance F1 0.53, not 0.71)
+    inference_dir = tmp_path / "inference"
+    _monai_bundle("run", "--config_file", INFERENCE, "--bundle_root", ".", "--dataset_dir", str(gonuclear / "images"),
+                  "--output_dir", str(inference_dir))  # fmt: skip
+    evaluated = read_image(tmp_path / "1135_instances.tif")[0]
+    np.testing.assert_array_equal(evaluated, read_image(inference_dir / "1135_instances.tif")[0])
 
 
 def test_evaluate_does_not_write_phantoms_into_a_folder_of_other_volumes(tmp_path):
