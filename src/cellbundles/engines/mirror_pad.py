@@ -51,11 +51,10 @@ class MirrorPadInferer(Inferer):
         self, margin: int | Sequence[int] = 0, min_size: int | Sequence[int] | None = None, inferer: Inferer | None = None
     ) -> None:
         super().__init__()
-        for name, value in (("margin", margin), ("min_size", 0 if min_size is None else min_size)):
+        self.margin, self.min_size = margin, 0 if min_size is None else min_size
+        for name, value in (("margin", self.margin), ("min_size", self.min_size)):
             if any(not isinstance(v, int) or v < 0 for v in ensure_tuple(value)):
                 raise ValueError(f"{name} must be whole voxels >= 0, got {value!r}.")
-        self.margin = margin
-        self.min_size = 0 if min_size is None else min_size
         self.inferer = SimpleInferer() if inferer is None else inferer
 
     def __call__(self, inputs: torch.Tensor, network: nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
