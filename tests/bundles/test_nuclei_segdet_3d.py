@@ -283,10 +283,11 @@ def test_evaluate_scores_the_written_outputs_against_the_annotation(tmp_path):
 
 @pytest.mark.slow
 def test_evaluate_measures_distances_in_um_of_the_input_volume(tmp_path):
-    """The shipped weights on the vendored GoNuclear crop (voxels 0.28 x 0.13 x 0.13 um), as inference.json runs them:
-    detection F1 within 3.28 um of the input volume and the Hausdorff distances of the written mask, equal to the
-    same measures of the written files. On the grid scaled to the nuclei the radius meant 3.28 um of a 6.5 um nucleus (detection F1 0.667
-    instead of 0.753) and the Hausdorff distance was in um of that grid (7.62 instead of 3.37)."""
+    """The shipped weights on the vendored GoNuclear crop (voxels 0.28 x 0.13 x 0.13 um), as inference.json runs
+    them: detection F1 within 3.28 um of the input volume and the Hausdorff distances of the written mask, equal to
+    the same measures of the written files. On the grid scaled to the nuclei the radius meant 3.28 um of a 6.5 um
+    nucleus (detection F1 0.667 instead of 0.753) and the Hausdorff distance was in um of that grid (7.62 instead
+    of 3.37)."""
     gonuclear = REPO / "data" / "samples" / "gonuclear_ovule_3d"
     args = ["run", "--config_file", EVALUATE, "--bundle_root", ".", "--data_source", "datalist"]
     _monai_bundle(*args, "--dataset_dir", str(gonuclear), "--output_dir", str(tmp_path))
